@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages twin needs, only those missing. Sourced by the other scripts.
+# Packages: cmake ninja-build gcc clang libclang-rt-14-dev (clang's sanitizer runtimes).
+twin_deps() {
+  local packages=(cmake ninja-build gcc clang libclang-rt-14-dev libc6-dev)
+  local missing=()
+  local p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "twin: installing missing Debian packages: ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "twin: not root: run 'sudo apt-get update && sudo apt-get install -y ${missing[*]}' and retry" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2 && apt-get install -y -q "${missing[@]}" >&2
+}

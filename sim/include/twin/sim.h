@@ -1,0 +1,173 @@
+/* twin sim: the simulated world.
+ *
+ * tw_sim_run builds a world from a seed and runs main_fn(arg) as its first fiber. The
+ * world is one OS thread: fibers switch only at scheduling points (every atomic, every
+ * futex call, thread spawn and join), chosen by a seeded strategy. Virtual time
+ * advances only when no fiber can run. A run ends when every fiber has exited, or
+ * fails with a deadlock (no fiber can run, no event is due, some fiber is blocked),
+ * a panic (TW_ASSERT in product or test code), or too many steps (a livelock).
+ *
+ * Every choice the world makes goes through one call, tw_sim_decide(purpose, bound),
+ * whose source is the seed's PCG32 streams (one per purpose), a list of recorded
+ * decisions (replay) or a fuzzer's bytes (PCG takes over when they run out).
+ * Same options, same run: the trace hash is the witness. */
+#ifndef TWIN_SIM_H
+#define TWIN_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <twin/os.h>
+
+/* Limits of one world. */
+#define TW_SIM_FIBERS_MAX 1024u              /* spawns per run, the main fiber included */
+#define TW_SIM_EVENTS_MAX 4096u              /* pending timed events */
+#define TW_SIM_STACK_SIZE_DEFAULT (256u * 1024u)
+#define TW_SIM_STEPS_MAX_DEFAULT (20u * 1000u * 1000u)
+#define TW_SIM_PCT_DEPTH_MAX 8u
+#define TW_SIM_PCT_STEPS_EXPECTED_DEFAULT 10000u
+#define TW_SIM_CPU_COUNT 4u
+#define TW_SIM_MESSAGE_SIZE 2048u
+
+typedef enum tw_sim_strategy {
+    tw_sim_strategy_seeded = 0, /* the seed picks random or pct */
+    tw_sim_strategy_random,     /* at each point, switch with a per-run probability */
+    tw_sim_strategy_pct,        /* probabilistic concurrency testing, Burckhardt et al. 2010 */
+} tw_sim_strategy;
+
+/* One stream of decisions per purpose, so a new decision in one place does not shift
+ * the others. */
+typedef enum tw_sim_purpose {
+    tw_sim_purpose_options = 0, /* the run's parameters drawn from the seed */
+    tw_sim_purpose_scheduler,
+    tw_sim_purpose_faults,
+    tw_sim_purpose_network,
+    tw_sim_purpose_workload,
+    tw_sim_purpose_count,
+} tw_sim_purpose;
+
+typedef enum tw_sim_outcome {
+    tw_sim_passed = 0,
+    tw_sim_deadlock,       /* includes lost wake-ups: blocked fibers with nothing to wake them */
+    tw_sim_panic,          /* an assertion failed inside the run */
+    tw_sim_steps_exceeded, /* steps_max scheduling points: a livelock or a runaway */
+} tw_sim_outcome;
+
+typedef struct tw_sim_decision {
+    uint32_t purpose; /* tw_sim_purpose */
+    uint64_t bound;
+    uint64_t value;
+} tw_sim_decision;
+
+typedef enum tw_sim_source_kind {
+    tw_sim_source_seed = 0, /* PCG32 streams of the seed */
+    tw_sim_source_replay,   /* recorded decisions, then the seed */
+    tw_sim_source_bytes,    /* a fuzzer's bytes, then the seed */
+} tw_sim_source_kind;
+
+typedef struct tw_sim_source {
+    tw_sim_source_kind kind;
+    const tw_sim_decision *decisions; /* replay */
+    size_t decisions_count;
+    const uint8_t *bytes; /* bytes */
+    size_t bytes_count;
+} tw_sim_source;
+
+/* What the trace records, in order. */
+typedef enum tw_sim_trace_kind {
+    tw_sim_trace_decision = 1, /* detail: purpose; a: bound; b: value */
+    tw_sim_trace_point,        /* detail: tw_atomic_kind or a sim point kind; a: fiber */
+    tw_sim_trace_switch,       /* a: from fiber; b: to fiber */
+    tw_sim_trace_futex_wait,   /* detail: tw_os_result; a: fiber; b: expected value */
+    tw_sim_trace_futex_wake,   /* a: fiber; b: woken count */
+    tw_sim_trace_clock,        /* a: new time in ns */
+    tw_sim_trace_spawn,        /* a: parent fiber; b: new fiber */
+    tw_sim_trace_exit,         /* a: fiber */
+} tw_sim_trace_kind;
+
+typedef struct tw_sim_trace_entry {
+    uint64_t step;
+    uint32_t kind; /* tw_sim_trace_kind */
+    uint32_t detail;
+    uint64_t a;
+    uint64_t b;
+} tw_sim_trace_entry;
+
+/* A growable record of a run, for replay and for naming where two runs part. */
+typedef struct tw_sim_trace {
+    tw_sim_trace_entry *entries;
+    size_t count;
+    size_t capacity;
+    size_t count_max; /* 0: unlimited; beyond it entries are dropped and truncated set */
+    bool truncated;
+} tw_sim_trace;
+
+typedef struct tw_sim_options {
+    uint64_t seed;
+    tw_sim_strategy strategy;
+    uint32_t pct_depth;          /* change points; 0: drawn from the seed (1..3) */
+    uint64_t pct_steps_expected; /* 0: TW_SIM_PCT_STEPS_EXPECTED_DEFAULT */
+    uint32_t switch_shift;       /* random: switch with probability 2^-shift; 0: drawn (1..7) */
+    int32_t spurious_shift;      /* spurious futex wakes and weak-CAS failures with
+                                    probability 2^-shift; 0: drawn; -1: off */
+    uint64_t steps_max;          /* 0: TW_SIM_STEPS_MAX_DEFAULT */
+    const tw_sim_source *source; /* NULL: the seed */
+    tw_sim_trace *trace;         /* NULL: no record (the hash is always computed) */
+} tw_sim_options;
+
+typedef struct tw_sim_report {
+    tw_sim_outcome outcome;
+    uint64_t seed;
+    tw_sim_strategy strategy; /* as resolved */
+    uint32_t pct_depth;
+    uint32_t switch_shift;
+    int32_t spurious_shift; /* -1: off */
+    uint64_t steps;
+    uint64_t switches;
+    uint64_t decisions;
+    uint64_t futex_waits;
+    uint64_t futex_wakes;
+    uint64_t spurious_wakes;
+    uint64_t cas_spurious_failures;
+    uint64_t fibers_spawned;
+    uint64_t time_ns;
+    uint64_t replay_mismatches; /* replayed decisions whose purpose or bound differed */
+    uint64_t hash;
+    char message[TW_SIM_MESSAGE_SIZE]; /* the failure, e.g. each blocked fiber */
+} tw_sim_report;
+
+/* Runs one world to its end. Returns report->outcome. */
+tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, void *arg,
+                          tw_sim_report *report);
+
+/* Inside a run: a value in [0, bound) for purpose, from the run's decision source. */
+uint64_t tw_sim_decide(tw_sim_purpose purpose, uint64_t bound);
+/* True inside a running world. */
+bool tw_sim_active(void);
+/* Inside a run: fail it now with a message (a checker's verdict). */
+_Noreturn void tw_sim_fail(const char *message);
+
+const char *tw_sim_strategy_name(tw_sim_strategy strategy);
+bool tw_sim_strategy_parse(const char *text, tw_sim_strategy *strategy);
+const char *tw_sim_outcome_name(tw_sim_outcome outcome);
+const char *tw_sim_purpose_name(tw_sim_purpose purpose);
+
+void tw_sim_trace_reset(tw_sim_trace *trace);
+void tw_sim_trace_free(tw_sim_trace *trace);
+/* Index of the first entry where a and b differ; returns false when they are equal. */
+bool tw_sim_trace_first_difference(const tw_sim_trace *a, const tw_sim_trace *b,
+                                   size_t *index);
+/* One line naming an entry (kind, step, purpose, values), or "(end of trace)". */
+void tw_sim_trace_describe(const tw_sim_trace *trace, size_t index, char *buffer,
+                           size_t buffer_size);
+/* The decisions of a trace, for replay. The caller frees the result. Returns NULL when
+ * memory is short; *count receives the number. */
+tw_sim_decision *tw_sim_trace_decisions(const tw_sim_trace *trace, size_t *count);
+
+/* Decision files: one "purpose bound value" line each (purpose by name). */
+bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, size_t count);
+/* Returns NULL and a message in error (what was wrong, at which line) on bad input. */
+tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *error,
+                                       size_t error_size);
+
+#endif

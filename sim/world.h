@@ -1,0 +1,112 @@
+/* twin sim: the world's internals, shared by the sim/ modules (not a public header). */
+#ifndef TWIN_SIM_WORLD_H
+#define TWIN_SIM_WORLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <twin/os.h>
+#include <twin/pcg.h>
+#include <twin/sim.h>
+
+#include "fiber.h"
+
+typedef struct tw_sim_world tw_sim_world;
+typedef struct tw_sim_event tw_sim_event;
+
+/* A timed event, embedded in its owner. Ordered by (time_ns, sequence): never by address. */
+struct tw_sim_event {
+    uint64_t time_ns;
+    uint64_t sequence;
+    uint32_t heap_index; /* TW_SIM_EVENT_IDLE when not scheduled */
+    void (*fire)(tw_sim_world *world, tw_sim_event *event);
+};
+
+#define TW_SIM_EVENT_IDLE UINT32_MAX
+
+/* Kinds of scheduling point beyond the atomic ones (tw_atomic_kind uses 1..7). */
+enum {
+    tw_sim_point_futex_wait = 16,
+    tw_sim_point_futex_wake,
+    tw_sim_point_spawn,
+    tw_sim_point_join,
+};
+
+typedef enum tw_sim_fiber_state {
+    tw_sim_fiber_free = 0,
+    tw_sim_fiber_runnable,
+    tw_sim_fiber_blocked_futex,
+    tw_sim_fiber_blocked_join,
+    tw_sim_fiber_done,
+} tw_sim_fiber_state;
+
+typedef struct tw_sim_fiber tw_sim_fiber;
+struct tw_sim_fiber {
+    uint32_t id; /* 1-based, never reused within a run; also the thread handle */
+    tw_sim_fiber_state state;
+    tw_fiber fiber;
+    tw_thread_fn fn;
+    void *arg;
+    const char *name;
+    void *current; /* tw_thread_current_{get,set} */
+    uint32_t runnable_index;
+    int64_t priority; /* pct */
+    /* futex wait */
+    tw_atomic_u32 *wait_word;
+    uint32_t wait_expected;
+    tw_os_result wait_result;
+    tw_sim_fiber *wait_next; /* FIFO of all futex waiters, in the order they slept */
+    tw_sim_fiber *wait_prev;
+    tw_sim_event wait_timeout;
+    /* join */
+    tw_sim_fiber *joiner;
+    tw_sim_fiber *join_target;
+    bool detached;
+    bool joined;
+};
+
+struct tw_sim_world {
+    tw_sim_options options;
+    tw_sim_report *report;
+    tw_sim_strategy strategy;
+
+    tw_fiber root;
+    tw_sim_fiber *running;
+    tw_sim_fiber *fibers; /* TW_SIM_FIBERS_MAX slots */
+    uint32_t fibers_count;
+    uint32_t fibers_live; /* spawned and not done */
+    tw_sim_fiber **runnable;
+    uint32_t runnable_count;
+    tw_sim_fiber *waiters_head;
+    tw_sim_fiber *waiters_tail;
+
+    tw_sim_event **events; /* binary min-heap */
+    uint32_t events_count;
+    uint64_t events_sequence;
+    uint64_t now_ns;
+
+    tw_pcg32 streams[tw_sim_purpose_count];
+    size_t source_position;
+    uint64_t hash;
+
+    uint64_t switch_bound; /* random: switch when a draw below this is 0 */
+    uint64_t spurious_bound; /* 0: off */
+    uint32_t pct_change_next;
+    uint64_t pct_change_steps[TW_SIM_PCT_DEPTH_MAX];
+    int64_t pct_floor;
+    uint64_t steps_max_resolved;
+
+    bool failed;
+};
+
+/* The running world of this OS thread, or NULL. */
+tw_sim_world *tw_sim_world_current(void);
+
+void tw_sim_event_schedule(tw_sim_world *world, tw_sim_event *event, uint64_t time_ns);
+void tw_sim_event_cancel(tw_sim_world *world, tw_sim_event *event);
+
+void tw_sim_trace_add(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail, uint64_t a,
+                      uint64_t b);
+_Noreturn void tw_sim_world_fail(tw_sim_world *world, tw_sim_outcome outcome, const char *message);
+
+#endif

@@ -1,0 +1,32 @@
+/* twin: planted bugs, for proving that the simulator finds what it should.
+ *
+ * Product code marks a deliberate mistake with TW_PLANTED(id). In every shipped library
+ * TW_PLANTED is the constant 0 and the compiler removes the branch; only the test-only
+ * library twin_sim_planted is compiled with TW_PLANTED_BUGS, where a test selects one
+ * bug at a time with tw_plant_select(). This is not a build switch on the backend: the
+ * same planted library could be built for real too. */
+#ifndef TWIN_PLANT_H
+#define TWIN_PLANT_H
+
+#include <stdint.h>
+
+typedef enum tw_plant {
+    tw_plant_none = 0,
+    /* Locker: unlock of a contended lock forgets to wake a waiter. */
+    tw_plant_locker_unlock_no_wake,
+    /* Locker: a waiter that wakes takes the lock as "locked" rather than "contended",
+     * so the next unlock does not wake the remaining waiters (Drepper, "Futexes are tricky"). */
+    tw_plant_locker_wake_takes_locked,
+    /* Locker: try_lock is a load then a store, not one atomic step. */
+    tw_plant_locker_trylock_not_atomic,
+    tw_plant_count,
+} tw_plant;
+
+#if defined(TW_PLANTED_BUGS)
+extern tw_plant tw_plant_active;
+#define TW_PLANTED(id) (tw_plant_active == (id))
+#else
+#define TW_PLANTED(id) 0
+#endif
+
+#endif

@@ -1,0 +1,31 @@
+/* Linked only into test binaries built on twin_sim_planted. */
+#include <string.h>
+
+#include "../../src/lib/plant.h"
+#include "twin_test.h"
+
+static const struct {
+    const char *name;
+    tw_plant plant;
+} plants[] = {
+    {"none", tw_plant_none},
+    {"locker_unlock_no_wake", tw_plant_locker_unlock_no_wake},
+    {"locker_wake_takes_locked", tw_plant_locker_wake_takes_locked},
+    {"locker_trylock_not_atomic", tw_plant_locker_trylock_not_atomic},
+};
+
+_Static_assert(sizeof(plants) / sizeof(plants[0]) == tw_plant_count, "name every planted bug");
+
+bool tw_test_plant_select(const char *name) {
+    for (size_t i = 0; i < sizeof(plants) / sizeof(plants[0]); i++) {
+        if (strcmp(name, plants[i].name) == 0) {
+            tw_plant_active = plants[i].plant;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *tw_test_plant_names(void) {
+    return "none, locker_unlock_no_wake, locker_wake_takes_locked, locker_trylock_not_atomic";
+}

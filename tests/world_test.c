@@ -1,0 +1,361 @@
+/* The simulated world: futex semantics, virtual time, failure detection, determinism,
+ * decision sources, replay and divergence diagnosis. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <twin/assert.h>
+#include <twin/atomic.h>
+#include <twin/os.h>
+#include <twin/sim.h>
+
+#include "driver.h"
+#include "workload_locker.h"
+
+#define MS (1000u * 1000u)
+
+static int failures;
+
+static void expect(bool condition, const char *format, ...) {
+    if (condition) return;
+    va_list args;
+    va_start(args, format);
+    fprintf(stdout, "FAILED: ");
+    vfprintf(stdout, format, args);
+    fprintf(stdout, "\n");
+    va_end(args);
+    failures++;
+}
+
+static tw_sim_report report;
+
+static tw_sim_outcome run(uint64_t seed, tw_sim_strategy strategy, tw_thread_fn fn, void *arg) {
+    tw_sim_options options = {.seed = seed, .strategy = strategy, .spurious_shift = -1};
+    return tw_sim_run(&options, fn, arg, &report);
+}
+
+/* ---- futex: a differing value returns at once ---- */
+static void value_changed_main(void *arg) {
+    (void)arg;
+    tw_atomic_u32 word = TW_ATOMIC_INIT(1);
+    TW_ASSERT(tw_futex_wait(&word, 0, TW_TIMEOUT_NONE) == tw_os_value_changed);
+    TW_ASSERT(tw_futex_wait(&word, 1, 0) == tw_os_timed_out);
+    TW_ASSERT(tw_clock_monotonic_ns() == 0);
+}
+
+/* ---- futex: wake order is FIFO ---- */
+typedef struct fifo {
+    tw_atomic_u32 word;
+    tw_atomic_u32 sleeper_word; /* never woken: main sleeps on it with a timeout */
+    uint32_t order[3];
+    uint32_t order_count;
+    uint32_t ids[3];
+} fifo;
+static fifo fifo_state;
+
+static void fifo_waiter(void *arg) {
+    uint32_t id = *(uint32_t *)arg;
+    TW_ASSERT(tw_futex_wait(&fifo_state.word, 0, TW_TIMEOUT_NONE) == tw_os_ok);
+    fifo_state.order[fifo_state.order_count++] = id;
+}
+
+static void sleep_ms(uint32_t ms) {
+    TW_ASSERT(tw_futex_wait(&fifo_state.sleeper_word, 0, (uint64_t)ms * MS) == tw_os_timed_out);
+}
+
+static void fifo_main(void *arg) {
+    (void)arg;
+    memset(&fifo_state, 0, sizeof(fifo_state));
+    tw_thread threads[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        fifo_state.ids[i] = i + 1;
+        TW_ASSERT(tw_thread_spawn(&threads[i], NULL, fifo_waiter, &fifo_state.ids[i]) == tw_os_ok);
+        sleep_ms(1); /* time moves only when every waiter so far sleeps */
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        TW_ASSERT(tw_futex_wake(&fifo_state.word, 1) == 1);
+        sleep_ms(1);
+        TW_ASSERT(fifo_state.order_count == i + 1);
+        TW_ASSERT(fifo_state.order[i] == i + 1);
+    }
+    TW_ASSERT(tw_futex_wake(&fifo_state.word, TW_FUTEX_WAKE_ALL) == 0);
+    for (uint32_t i = 0; i < 3; i++) TW_ASSERT(tw_thread_join(threads[i]) == tw_os_ok);
+    TW_ASSERT(tw_clock_monotonic_ns() == 6 * MS);
+}
+
+/* ---- timeouts in virtual time; a wake cancels the timeout ---- */
+typedef struct timeouts {
+    tw_atomic_u32 main_word;
+    tw_atomic_u32 helper_word;
+} timeouts;
+
+static void timeouts_helper(void *arg) {
+    timeouts *t = arg;
+    /* Spawned at 5 ms. */
+    TW_ASSERT(tw_futex_wait(&t->helper_word, 0, 3 * MS) == tw_os_timed_out);
+    TW_ASSERT(tw_clock_monotonic_ns() == 8 * MS);
+    TW_ASSERT(tw_futex_wake(&t->main_word, 1) == 1);
+}
+
+static void timeouts_main(void *arg) {
+    (void)arg;
+    timeouts t = {TW_ATOMIC_INIT(0), TW_ATOMIC_INIT(0)};
+    TW_ASSERT(tw_futex_wait(&t.main_word, 0, 5 * MS) == tw_os_timed_out);
+    TW_ASSERT(tw_clock_monotonic_ns() == 5 * MS);
+    tw_thread helper;
+    TW_ASSERT(tw_thread_spawn(&helper, NULL, timeouts_helper, &t) == tw_os_ok);
+    TW_ASSERT(tw_futex_wait(&t.main_word, 0, 10 * MS) == tw_os_ok);
+    TW_ASSERT(tw_clock_monotonic_ns() == 8 * MS);
+    TW_ASSERT(tw_thread_join(helper) == tw_os_ok);
+}
+
+/* ---- time advances only when no fiber can run ---- */
+enum { busy_rounds = 5000 };
+static tw_atomic_u32 busy_count;
+static void busy_fiber(void *arg) {
+    (void)arg;
+    for (int i = 0; i < busy_rounds; i++) (void)tw_atomic_fetch_add_u32(&busy_count, 1, tw_relaxed);
+}
+static void busy_main(void *arg) {
+    (void)arg;
+    tw_atomic_store_u32(&busy_count, 0, tw_relaxed);
+    tw_thread thread;
+    TW_ASSERT(tw_thread_spawn(&thread, NULL, busy_fiber, NULL) == tw_os_ok);
+    tw_atomic_u32 word = TW_ATOMIC_INIT(0);
+    TW_ASSERT(tw_futex_wait(&word, 0, 1 * MS) == tw_os_timed_out);
+    /* The timeout could only fire once the busy fiber had finished. */
+    TW_ASSERT(tw_atomic_load_u32(&busy_count, tw_relaxed) == busy_rounds);
+    TW_ASSERT(tw_thread_join(thread) == tw_os_ok);
+}
+
+/* ---- failures: deadlock, panic, livelock ---- */
+static tw_atomic_u32 stuck_word;
+static void stuck_fiber(void *arg) {
+    (void)arg;
+    (void)tw_futex_wait(&stuck_word, 0, TW_TIMEOUT_NONE);
+}
+static void deadlock_main(void *arg) {
+    (void)arg;
+    tw_thread threads[2];
+    tw_thread_options options[2] = {{.name = "stuck-a"}, {.name = "stuck-b"}};
+    for (int i = 0; i < 2; i++) {
+        TW_ASSERT(tw_thread_spawn(&threads[i], &options[i], stuck_fiber, NULL) == tw_os_ok);
+    }
+    for (int i = 0; i < 2; i++) (void)tw_thread_join(threads[i]);
+}
+
+static void panic_main(void *arg) {
+    (void)arg;
+    int two = 2;
+    TW_ASSERT(two + two == 5);
+}
+
+static void livelock_main(void *arg) {
+    (void)arg;
+    tw_atomic_u32 word = TW_ATOMIC_INIT(0);
+    for (;;) (void)tw_atomic_load_u32(&word, tw_relaxed);
+}
+
+/* ---- pct: a spinner does not starve the fiber it waits for ---- */
+static tw_atomic_u32 spin_flag;
+static void spin_setter(void *arg) {
+    (void)arg;
+    tw_atomic_store_u32(&spin_flag, 1, tw_release);
+}
+static void spin_main(void *arg) {
+    (void)arg;
+    tw_atomic_store_u32(&spin_flag, 0, tw_relaxed);
+    tw_thread thread;
+    TW_ASSERT(tw_thread_spawn(&thread, NULL, spin_setter, NULL) == tw_os_ok);
+    while (tw_atomic_load_u32(&spin_flag, tw_acquire) == 0) tw_spin_hint();
+    TW_ASSERT(tw_thread_join(thread) == tw_os_ok);
+}
+
+/* ---- threads: join, detach, the current pointer ---- */
+static void current_fiber(void *arg) {
+    tw_thread_current_set(arg);
+    tw_atomic_u32 word = TW_ATOMIC_INIT(0);
+    (void)tw_atomic_load_u32(&word, tw_relaxed); /* a chance for others to run */
+    TW_ASSERT(tw_thread_current_get() == arg);
+}
+static void threads_main(void *arg) {
+    (void)arg;
+    int marks[3];
+    tw_thread threads[3];
+    for (int i = 0; i < 3; i++) {
+        TW_ASSERT(tw_thread_spawn(&threads[i], NULL, current_fiber, &marks[i]) == tw_os_ok);
+    }
+    TW_ASSERT(tw_thread_current_get() == NULL);
+    TW_ASSERT(tw_thread_detach(threads[2]) == tw_os_ok);
+    TW_ASSERT(tw_thread_join(threads[2]) == tw_os_invalid);
+    TW_ASSERT(tw_thread_join(threads[0]) == tw_os_ok);
+    TW_ASSERT(tw_thread_join(threads[0]) == tw_os_invalid);
+    TW_ASSERT(tw_thread_join(threads[1]) == tw_os_ok);
+    TW_ASSERT(tw_thread_join((tw_thread){0}) == tw_os_invalid);
+    TW_ASSERT(tw_thread_join((tw_thread){999}) == tw_os_invalid);
+}
+
+/* ---- a run that depends on something outside the seed ---- */
+static uint32_t outside_counter;
+static void nondeterministic_main(void *arg) {
+    (void)arg;
+    outside_counter++;
+    tw_atomic_u32 word = TW_ATOMIC_INIT(0);
+    for (uint32_t i = 0; i < 10 + outside_counter; i++) (void)tw_atomic_load_u32(&word, tw_relaxed);
+}
+
+static tw_workload_locker locker_workload = {.threads_count = 8, .iterations = 50};
+
+static void check_seeds(const char *what, tw_thread_fn fn, void *arg, uint64_t seeds) {
+    for (int s = tw_sim_strategy_random; s <= tw_sim_strategy_pct; s++) {
+        for (uint64_t seed = 1; seed <= seeds; seed++) {
+            tw_sim_outcome outcome = run(seed, (tw_sim_strategy)s, fn, arg);
+            expect(outcome == tw_sim_passed, "%s: seed %" PRIu64 " strategy %s: %s: %s", what,
+                   seed, tw_sim_strategy_name((tw_sim_strategy)s), tw_sim_outcome_name(outcome),
+                   report.message);
+            if (outcome != tw_sim_passed) return;
+        }
+    }
+    printf("ok: %s (%" PRIu64 " seeds x 2 strategies)\n", what, seeds);
+}
+
+int main(void) {
+    check_seeds("futex wait returns at once when the value differs", value_changed_main, NULL, 20);
+    check_seeds("futex wake is FIFO, one at a time", fifo_main, NULL, 200);
+    check_seeds("futex timeouts in virtual time; a wake cancels the timeout", timeouts_main, NULL, 200);
+    check_seeds("time advances only when no fiber can run", busy_main, NULL, 50);
+    check_seeds("pct: a spinning fiber lets the one it waits for run", spin_main, NULL, 200);
+    check_seeds("join, detach, thread-current", threads_main, NULL, 100);
+
+    /* Deadlock: both sleepers listed by name and address, as lost wake-ups. */
+    expect(run(1, tw_sim_strategy_random, deadlock_main, NULL) == tw_sim_deadlock,
+           "deadlock not detected: %s", tw_sim_outcome_name(report.outcome));
+    expect(strstr(report.message, "(stuck-a): futex_wait on") != NULL &&
+               strstr(report.message, "(stuck-b): futex_wait on") != NULL &&
+               strstr(report.message, "lost wake-up") != NULL &&
+               strstr(report.message, "(main): joining fiber 2") != NULL,
+           "deadlock report lacks the blocked fibers: %s", report.message);
+    printf("ok: deadlock detected and reported:\n%s\n", report.message);
+
+    expect(run(1, tw_sim_strategy_pct, panic_main, NULL) == tw_sim_panic, "panic not reported");
+    expect(strstr(report.message, "world_test.c") != NULL &&
+               strstr(report.message, "two + two == 5") != NULL,
+           "panic message lacks place and expression: %s", report.message);
+    printf("ok: a failed assertion fails the run, not the process: %s\n", report.message);
+
+    tw_sim_options livelock = {.seed = 1, .steps_max = 10000};
+    expect(tw_sim_run(&livelock, livelock_main, NULL, &report) == tw_sim_steps_exceeded &&
+               report.steps == 10001,
+           "livelock not stopped at steps_max: %s after %" PRIu64 " steps",
+           tw_sim_outcome_name(report.outcome), report.steps);
+    printf("ok: a livelock stops at steps_max: %s\n", report.message);
+
+    /* The world is reusable after failures: a clean run follows. */
+    expect(run(5, tw_sim_strategy_random, tw_workload_locker_run, &locker_workload) == tw_sim_passed,
+           "a run after failed runs did not pass: %s", report.message);
+
+    /* Determinism: same seed, same hash; different seeds mostly differ. */
+    uint64_t hashes[100];
+    uint32_t distinct = 0;
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        tw_sim_options options = {.seed = seed};
+        tw_sim_run(&options, tw_workload_locker_run, &locker_workload, &report);
+        uint64_t first = report.hash;
+        tw_sim_run(&options, tw_workload_locker_run, &locker_workload, &report);
+        expect(report.hash == first, "seed %" PRIu64 ": hashes differ", seed);
+        hashes[seed - 1] = first;
+        bool seen = false;
+        for (uint64_t j = 0; j + 1 < seed; j++) seen = seen || hashes[j] == first;
+        distinct += !seen;
+    }
+    expect(distinct >= 95, "only %u distinct hashes in 100 seeds", distinct);
+    printf("ok: 100 seeds twice: equal hashes; %u distinct hashes\n", distinct);
+
+    /* Spurious wake-ups and weak-CAS failures, when switched on, happen and are survived. */
+    uint64_t spurious = 0;
+    uint64_t cas_failures = 0;
+    for (uint64_t seed = 1; seed <= 50; seed++) {
+        tw_sim_options options = {.seed = seed, .strategy = tw_sim_strategy_random, .spurious_shift = 2};
+        expect(tw_sim_run(&options, tw_workload_locker_run, &locker_workload, &report) ==
+                   tw_sim_passed, "spurious seed %" PRIu64 ": %s", seed, report.message);
+        spurious += report.spurious_wakes;
+        cas_failures += report.cas_spurious_failures;
+    }
+    expect(spurious > 0, "no spurious wake-up injected at probability 1/4");
+    printf("ok: %" PRIu64 " spurious futex wake-ups injected in 50 seeds, locker still correct\n",
+           spurious);
+    (void)cas_failures;
+
+    /* Replay: a recorded run's decisions, replayed under another seed, give the same run. */
+    tw_sim_trace trace = {0};
+    tw_sim_options recorded = {.seed = 7, .strategy = tw_sim_strategy_random, .trace = &trace};
+    tw_sim_run(&recorded, tw_workload_locker_run, &locker_workload, &report);
+    uint64_t recorded_hash = report.hash;
+    size_t decisions_count = 0;
+    tw_sim_decision *decisions = tw_sim_trace_decisions(&trace, &decisions_count);
+    tw_sim_source replay = {.kind = tw_sim_source_replay, .decisions = decisions,
+                            .decisions_count = decisions_count};
+    tw_sim_options replayed = {.seed = 12345, .strategy = tw_sim_strategy_random, .source = &replay};
+    tw_sim_run(&replayed, tw_workload_locker_run, &locker_workload, &report);
+    expect(report.hash == recorded_hash && report.replay_mismatches == 0,
+           "replay of %zu decisions: hash %016" PRIx64 " != %016" PRIx64 ", %" PRIu64 " mismatches",
+           decisions_count, report.hash, recorded_hash, report.replay_mismatches);
+    /* Through a decision file, too. */
+    const char *path = "world_test.decisions";
+    expect(tw_sim_decisions_write(path, decisions, decisions_count), "cannot write %s", path);
+    char error[256];
+    size_t read_count = 0;
+    tw_sim_decision *read_back = tw_sim_decisions_read(path, &read_count, error, sizeof(error));
+    bool same = read_back != NULL && read_count == decisions_count;
+    for (size_t i = 0; same && i < read_count; i++) {
+        same = read_back[i].purpose == decisions[i].purpose &&
+               read_back[i].bound == decisions[i].bound && read_back[i].value == decisions[i].value;
+    }
+    expect(same, "decision file round trip failed");
+    free(read_back);
+    FILE *bad = fopen(path, "w");
+    fprintf(bad, "scheduler 4 2\nscheduler 4 9\n");
+    fclose(bad);
+    expect(tw_sim_decisions_read(path, &read_count, error, sizeof(error)) == NULL &&
+               strstr(error, ":2:") != NULL,
+           "a bad decision line was not rejected with its line number: %s", error);
+    remove(path);
+    free(decisions);
+    tw_sim_trace_free(&trace);
+    printf("ok: %zu recorded decisions replay to the same hash; decision files round-trip; "
+           "bad lines rejected (%s)\n", decisions_count, error);
+
+    /* Fuzzer bytes as the decision source: same bytes, same run; the seed takes over after. */
+    uint8_t bytes[64];
+    for (size_t i = 0; i < sizeof(bytes); i++) bytes[i] = (uint8_t)(i * 37u + 11u);
+    tw_sim_source from_bytes = {.kind = tw_sim_source_bytes, .bytes = bytes, .bytes_count = sizeof(bytes)};
+    tw_sim_options fuzzed = {.seed = 3, .source = &from_bytes};
+    tw_sim_run(&fuzzed, tw_workload_locker_run, &locker_workload, &report);
+    uint64_t bytes_hash = report.hash;
+    expect(report.outcome == tw_sim_passed, "bytes-driven run failed: %s", report.message);
+    tw_sim_run(&fuzzed, tw_workload_locker_run, &locker_workload, &report);
+    expect(report.hash == bytes_hash, "bytes-driven runs differ");
+    bytes[0] ^= 1; /* the strategy draw: random <-> pct */
+    tw_sim_run(&fuzzed, tw_workload_locker_run, &locker_workload, &report);
+    expect(report.hash != bytes_hash, "changing a decision byte did not change the run");
+    printf("ok: fuzzer bytes drive decisions deterministically\n");
+
+    /* Diagnosis: two runs of one seed that differ are told apart at the first difference. */
+    tw_driver_seed *seed_run = malloc(sizeof(*seed_run));
+    tw_sim_options plain = {.seed = 1, .strategy = tw_sim_strategy_random};
+    tw_driver_run_seed(&plain, nondeterministic_main, NULL, true, seed_run);
+    expect(!seed_run->deterministic && strstr(seed_run->divergence, "part at trace entry") != NULL &&
+               strstr(seed_run->divergence, "first run:") != NULL,
+           "nondeterminism not diagnosed: %s", seed_run->divergence);
+    printf("ok: nondeterminism diagnosed: %s\n", seed_run->divergence);
+    free(seed_run);
+
+    if (failures != 0) {
+        printf("world_sim: %d checks FAILED\n", failures);
+        return 1;
+    }
+    printf("world_sim: all checks passed\n");
+    return 0;
+}
