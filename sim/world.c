@@ -344,8 +344,10 @@ _Noreturn static void fail_deadlock(tw_sim_world *world) {
                           "\n  fiber %" PRIu32 " (%s): futex_wait on %p, expected %" PRIu32
                           ", word now %" PRIu32 "%s",
                           fiber->id, name, (void *)fiber->wait_word, fiber->wait_expected, now,
-                          now == fiber->wait_expected ? " (a lost wake-up: nothing will wake it)"
-                                                      : "");
+                          now == fiber->wait_expected
+                              ? " (nothing will wake it)"
+                              : " (a lost wake-up: the word changed after it slept, and no "
+                                "wake came)");
         } else if (fiber->state == tw_sim_fiber_blocked_join) {
             used = append(message, sizeof(message), used,
                           "\n  fiber %" PRIu32 " (%s): joining fiber %" PRIu32, fiber->id, name,
