@@ -170,74 +170,17 @@ uint64_t tw_sim_decide(tw_sim_purpose purpose, uint64_t bound) {
     return world_decide(world, purpose, bound);
 }
 
-/* ---- events: a binary min-heap on (time_ns, sequence) ---------------------------- */
-
-static bool event_before(const tw_sim_event *a, const tw_sim_event *b) {
-    if (a->time_ns != b->time_ns) return a->time_ns < b->time_ns;
-    return a->sequence < b->sequence;
-}
-
-static void heap_place(tw_sim_world *world, uint32_t index, tw_sim_event *event) {
-    world->events[index] = event;
-    event->heap_index = index;
-}
-
-static void heap_sift_up(tw_sim_world *world, uint32_t index) {
-    tw_sim_event *event = world->events[index];
-    while (index > 0) {
-        uint32_t parent = (index - 1) / 2;
-        if (!event_before(event, world->events[parent])) break;
-        heap_place(world, index, world->events[parent]);
-        index = parent;
-    }
-    heap_place(world, index, event);
-}
-
-static void heap_sift_down(tw_sim_world *world, uint32_t index) {
-    tw_sim_event *event = world->events[index];
-    for (;;) {
-        uint32_t child = 2 * index + 1;
-        if (child >= world->events_count) break;
-        if (child + 1 < world->events_count &&
-            event_before(world->events[child + 1], world->events[child])) {
-            child++;
-        }
-        if (!event_before(world->events[child], event)) break;
-        heap_place(world, index, world->events[child]);
-        index = child;
-    }
-    heap_place(world, index, event);
-}
+/* ---- events ----------------------------------------------------------------------- */
 
 void tw_sim_event_schedule(tw_sim_world *world, tw_sim_event *event, uint64_t time_ns) {
-    TW_ASSERT(event->heap_index == TW_SIM_EVENT_IDLE);
     TW_ASSERT(event->fire != NULL);
-    TW_ASSERT_MSG(world->events_count < TW_SIM_EVENTS_MAX, "TW_SIM_EVENTS_MAX events pending");
-    event->time_ns = time_ns < world->now_ns ? world->now_ns : time_ns;
-    event->sequence = world->events_sequence++;
-    uint32_t index = world->events_count++;
-    heap_place(world, index, event);
-    heap_sift_up(world, index);
+    uint64_t at_ns = time_ns < world->now_ns ? world->now_ns : time_ns;
+    bool pushed = tw_heap_push(&world->events, &event->node, at_ns);
+    TW_ASSERT_MSG(pushed, "TW_SIM_EVENTS_MAX events pending");
 }
 
 void tw_sim_event_cancel(tw_sim_world *world, tw_sim_event *event) {
-    if (event->heap_index == TW_SIM_EVENT_IDLE) return;
-    uint32_t index = event->heap_index;
-    TW_ASSERT(index < world->events_count && world->events[index] == event);
-    event->heap_index = TW_SIM_EVENT_IDLE;
-    uint32_t last = --world->events_count;
-    if (index == last) return;
-    tw_sim_event *moved = world->events[last];
-    heap_place(world, index, moved);
-    heap_sift_down(world, index);
-    heap_sift_up(world, moved->heap_index);
-}
-
-static tw_sim_event *heap_pop(tw_sim_world *world) {
-    TW_ASSERT(world->events_count > 0);
-    tw_sim_event *first = world->events[0];
-    tw_sim_event_cancel(world, first);
-    return first;
+    tw_heap_remove(&world->events, &event->node);
 }
 
 /* ---- the runnable set ------------------------------------------------------------- */
@@ -361,11 +304,12 @@ _Noreturn static void fail_deadlock(tw_sim_world *world) {
 static tw_sim_fiber *pick_after_stop(tw_sim_world *world) {
     for (;;) {
         if (world->runnable_count > 0) return pick_runnable(world);
-        if (world->events_count == 0) return NULL;
-        tw_sim_event *event = heap_pop(world);
-        TW_ASSERT(event->time_ns >= world->now_ns);
-        if (event->time_ns != world->now_ns) {
-            world->now_ns = event->time_ns;
+        tw_heap_node *node = tw_heap_pop(&world->events);
+        if (node == NULL) return NULL;
+        tw_sim_event *event = TW_CONTAINER_OF(node, tw_sim_event, node);
+        TW_ASSERT(node->key >= world->now_ns);
+        if (node->key != world->now_ns) {
+            world->now_ns = node->key;
             tw_sim_trace_add(world, tw_sim_trace_clock, 0, world->now_ns, 0);
         }
         event->fire(world, event);
@@ -503,8 +447,7 @@ static tw_os_result fiber_spawn(tw_sim_world *world, tw_thread *thread,
     fiber->fn = fn;
     fiber->arg = arg;
     fiber->name = options != NULL ? options->name : NULL;
-    fiber->wait_timeout.heap_index = TW_SIM_EVENT_IDLE;
-    fiber->wait_timeout.fire = futex_timeout_fire;
+    tw_sim_event_init(&fiber->wait_timeout, futex_timeout_fire);
     if (world->strategy == tw_sim_strategy_pct) {
         /* Initial priorities lie above every change-point priority (1..depth). */
         fiber->priority = (int64_t)world->report->pct_depth + 1 +
@@ -588,8 +531,7 @@ static void waiters_remove(tw_sim_world *world, tw_sim_fiber *fiber) {
 }
 
 static void futex_timeout_fire(tw_sim_world *world, tw_sim_event *event) {
-    tw_sim_fiber *fiber =
-        (tw_sim_fiber *)((char *)event - offsetof(tw_sim_fiber, wait_timeout));
+    tw_sim_fiber *fiber = TW_CONTAINER_OF(event, tw_sim_fiber, wait_timeout);
     TW_ASSERT(fiber->state == tw_sim_fiber_blocked_futex);
     waiters_remove(world, fiber);
     fiber->wait_result = tw_os_timed_out;
@@ -747,9 +689,10 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     TW_ASSERT_MSG(world != NULL, "tw_sim_run: out of memory for the world");
     world->fibers = calloc(TW_SIM_FIBERS_MAX, sizeof(*world->fibers));
     world->runnable = calloc(TW_SIM_FIBERS_MAX, sizeof(*world->runnable));
-    world->events = calloc(TW_SIM_EVENTS_MAX, sizeof(*world->events));
-    TW_ASSERT_MSG(world->fibers != NULL && world->runnable != NULL && world->events != NULL,
+    world->events_storage = calloc(TW_SIM_EVENTS_MAX, sizeof(*world->events_storage));
+    TW_ASSERT_MSG(world->fibers != NULL && world->runnable != NULL && world->events_storage != NULL,
                   "tw_sim_run: out of memory for the world");
+    tw_heap_init(&world->events, world->events_storage, TW_SIM_EVENTS_MAX);
     world->options = *options;
     world->report = report;
     /* Not seeded with the seed: a replayed run under another seed hashes the same. */
@@ -777,7 +720,7 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     report->time_ns = world->now_ns;
     report->hash = mix64(world->hash ^ report->steps);
     if (!world->failed) report->outcome = tw_sim_passed;
-    free(world->events);
+    free(world->events_storage);
     free(world->runnable);
     free(world->fibers);
     free(world);

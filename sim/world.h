@@ -10,19 +10,23 @@
 #include <twin/sim.h>
 
 #include "fiber.h"
+#include <twin/heap.h>
 
 typedef struct tw_sim_world tw_sim_world;
 typedef struct tw_sim_event tw_sim_event;
 
-/* A timed event, embedded in its owner. Ordered by (time_ns, sequence): never by address. */
+/* A timed event, embedded in its owner. Ordered by (time, order of scheduling): never by
+ * address. The heap node's key is the time in ns. */
 struct tw_sim_event {
-    uint64_t time_ns;
-    uint64_t sequence;
-    uint32_t heap_index; /* TW_SIM_EVENT_IDLE when not scheduled */
+    tw_heap_node node;
     void (*fire)(tw_sim_world *world, tw_sim_event *event);
 };
 
-#define TW_SIM_EVENT_IDLE UINT32_MAX
+static inline void tw_sim_event_init(tw_sim_event *event,
+                                     void (*fire)(tw_sim_world *world, tw_sim_event *event)) {
+    tw_heap_node_init(&event->node);
+    event->fire = fire;
+}
 
 /* Kinds of scheduling point beyond the atomic ones (tw_atomic_kind uses 1..7). */
 enum {
@@ -80,9 +84,8 @@ struct tw_sim_world {
     tw_sim_fiber *waiters_head;
     tw_sim_fiber *waiters_tail;
 
-    tw_sim_event **events; /* binary min-heap */
-    uint32_t events_count;
-    uint64_t events_sequence;
+    tw_heap events;
+    tw_heap_node **events_storage;
     uint64_t now_ns;
 
     tw_pcg32 streams[tw_sim_purpose_count];
