@@ -86,6 +86,11 @@ void tw_sim_trace_describe(const tw_sim_trace *trace, size_t index, char *buffer
                  "entry %zu, step %" PRIu64 ": fiber %" PRIu64 " spawns fiber %" PRIu64, index,
                  e->step, e->a, e->b);
         return;
+    case tw_sim_trace_net:
+        snprintf(buffer, buffer_size,
+                 "entry %zu, step %" PRIu64 ": network event %" PRIu32 " (%" PRIu64 ", %" PRIu64 ")",
+                 index, e->step, e->detail, e->a, e->b);
+        return;
     case tw_sim_trace_exit:
         snprintf(buffer, buffer_size, "entry %zu, step %" PRIu64 ": fiber %" PRIu64 " exits", index,
                  e->step, e->a);

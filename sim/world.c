@@ -98,7 +98,7 @@ static void trace_record(tw_sim_trace *trace, const tw_sim_trace_entry *entry) {
 void tw_sim_trace_add(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail, uint64_t a,
                       uint64_t b) {
     TW_ASSERT(world != NULL);
-    TW_ASSERT(kind >= tw_sim_trace_decision && kind <= tw_sim_trace_exit);
+    TW_ASSERT(kind >= tw_sim_trace_decision && kind <= tw_sim_trace_net);
     world->hash = mix64(world->hash ^ (((uint64_t)kind << 32) | detail));
     world->hash = mix64(world->hash ^ a);
     world->hash = mix64(world->hash ^ b);
@@ -584,13 +584,8 @@ tw_os_result tw_futex_wait(tw_atomic_u32 *word, uint32_t expected, uint64_t time
     return result;
 }
 
-uint32_t tw_futex_wake(tw_atomic_u32 *word, uint32_t waiters_max) {
-    TW_ASSERT(word != NULL);
-    tw_sim_world *world = world_current;
-    if (world == NULL || world->running == NULL) return 0;
-    tw_sim_fiber *self = world->running;
-    schedule_point(world, tw_sim_point_futex_wake);
-    world->report->futex_wakes++;
+static uint32_t futex_wake_waiters(tw_sim_world *world, tw_atomic_u32 *word,
+                                   uint32_t waiters_max) {
     uint32_t woken = 0;
     tw_sim_fiber *fiber = world->waiters_head;
     while (fiber != NULL && woken < waiters_max) {
@@ -605,6 +600,25 @@ uint32_t tw_futex_wake(tw_atomic_u32 *word, uint32_t waiters_max) {
         }
         fiber = next;
     }
+    return woken;
+}
+
+uint32_t tw_sim_futex_wake_from_event(tw_sim_world *world, tw_atomic_u32 *word,
+                                      uint32_t waiters_max) {
+    TW_ASSERT(world != NULL && word != NULL);
+    uint32_t woken = futex_wake_waiters(world, word, waiters_max);
+    tw_sim_trace_add(world, tw_sim_trace_futex_wake, 0, 0, woken);
+    return woken;
+}
+
+uint32_t tw_futex_wake(tw_atomic_u32 *word, uint32_t waiters_max) {
+    TW_ASSERT(word != NULL);
+    tw_sim_world *world = world_current;
+    if (world == NULL || world->running == NULL) return 0;
+    tw_sim_fiber *self = world->running;
+    schedule_point(world, tw_sim_point_futex_wake);
+    world->report->futex_wakes++;
+    uint32_t woken = futex_wake_waiters(world, word, waiters_max);
     tw_sim_trace_add(world, tw_sim_trace_futex_wake, 0, self->id, woken);
     return woken;
 }
@@ -717,6 +731,7 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     TW_ASSERT(world->running == NULL);
     world_current = NULL;
     for (uint32_t i = 0; i < world->fibers_count; i++) tw_fiber_release(&world->fibers[i].fiber);
+    if (world->net != NULL) tw_sim_net_destroy(world);
     report->time_ns = world->now_ns;
     report->hash = mix64(world->hash ^ report->steps);
     if (!world->failed) report->outcome = tw_sim_passed;

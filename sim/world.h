@@ -99,6 +99,7 @@ struct tw_sim_world {
     int64_t pct_floor;
     uint64_t steps_max_resolved;
 
+    struct tw_sim_net *net; /* the simulated network, made by the first loop (sim/io_sim.c) */
     bool failed;
 };
 
@@ -110,6 +111,12 @@ void tw_sim_event_cancel(tw_sim_world *world, tw_sim_event *event);
 
 void tw_sim_trace_add(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail, uint64_t a,
                       uint64_t b);
+/* Wakes futex waiters from an event (no fiber is running, so no scheduling point). */
+uint32_t tw_sim_futex_wake_from_event(tw_sim_world *world, tw_atomic_u32 *word,
+                                      uint32_t waiters_max);
+/* Frees the network at the end of a run (sim/io_sim.c). */
+void tw_sim_net_destroy(tw_sim_world *world);
+
 _Noreturn void tw_sim_world_fail(tw_sim_world *world, tw_sim_outcome outcome, const char *message);
 
 #endif

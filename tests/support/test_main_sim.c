@@ -110,7 +110,9 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
     int rc = parse(argc, argv, &f);
     if (rc != 0) return rc;
     void *arg = test->prepare(tw_test_build_sim);
-    tw_sim_options options = {.strategy = f.strategy};
+    tw_sim_options options = {.strategy = f.strategy,
+                              .net = {.faults_off = test->sim_faults_off,
+                                      .disruptions_off = test->sim_disruptions_off}};
     if (test->steps_expected != NULL) options.pct_steps_expected = test->steps_expected(arg);
 
     tw_driver_seed *run = malloc(sizeof(*run));

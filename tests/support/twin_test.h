@@ -25,6 +25,9 @@ typedef struct tw_test_case {
     tw_thread_fn main_fn;
     /* Optional: scheduling points one run takes, roughly (PCT's change-point range). */
     uint64_t (*steps_expected)(void *arg);
+    /* Sim only: which network faults the seed may draw (default: all but corruption). */
+    bool sim_faults_off;
+    bool sim_disruptions_off;
 } tw_test_case;
 
 int tw_test_main(int argc, char **argv, const tw_test_case *test);

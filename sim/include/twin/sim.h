@@ -83,6 +83,7 @@ typedef enum tw_sim_trace_kind {
     tw_sim_trace_clock,        /* a: new time in ns */
     tw_sim_trace_spawn,        /* a: parent fiber; b: new fiber */
     tw_sim_trace_exit,         /* a: fiber */
+    tw_sim_trace_net,          /* detail: network event kind; a, b: its values */
 } tw_sim_trace_kind;
 
 typedef struct tw_sim_trace_entry {
@@ -102,6 +103,32 @@ typedef struct tw_sim_trace {
     bool truncated;
 } tw_sim_trace;
 
+/* The simulated network's faults. Each seeded fault has a per-run probability drawn from
+ * the seed (some runs have it off, some high). */
+typedef struct tw_sim_net_options {
+    bool faults_off;       /* no seeded faults at all: partial sends/receives, latency
+                              spikes, resets, refused and timed-out connects, partitions */
+    bool disruptions_off;  /* keep partial sends/receives and latency spikes; no resets,
+                              refused or timed-out connects, partitions */
+    bool corruption; /* flip bits in segments (off unless asked for) */
+} tw_sim_net_options;
+
+/* What the network did in a run. */
+typedef struct tw_sim_net_counts {
+    uint64_t connections;
+    uint64_t segments;
+    uint64_t bytes;
+    uint64_t partial_sends;
+    uint64_t partial_receives;
+    uint64_t latency_spikes;
+    uint64_t resets;
+    uint64_t refused;
+    uint64_t connect_timeouts;
+    uint64_t partitions;
+    uint64_t corruptions;
+    uint64_t send_stalls; /* sends that waited for the reader to drain (backpressure) */
+} tw_sim_net_counts;
+
 typedef struct tw_sim_options {
     uint64_t seed;
     tw_sim_strategy strategy;
@@ -113,6 +140,7 @@ typedef struct tw_sim_options {
     uint64_t steps_max;          /* 0: TW_SIM_STEPS_MAX_DEFAULT */
     const tw_sim_source *source; /* NULL: the seed */
     tw_sim_trace *trace;         /* NULL: no record (the hash is always computed) */
+    tw_sim_net_options net;
 } tw_sim_options;
 
 typedef struct tw_sim_report {
@@ -133,6 +161,7 @@ typedef struct tw_sim_report {
     uint64_t time_ns;
     uint64_t replay_mismatches; /* replayed decisions whose purpose or bound differed */
     uint64_t hash;
+    tw_sim_net_counts net;
     char message[TW_SIM_MESSAGE_SIZE]; /* the failure, e.g. each blocked fiber */
 } tw_sim_report;
 
