@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages twin needs, only those missing. Sourced by the other scripts.
-# Packages: cmake ninja-build gcc clang libclang-rt-14-dev (clang's sanitizer runtimes).
+# Packages: cmake ninja-build gcc clang libclang-rt-14-dev (clang's sanitizer runtimes),
+# pkg-config, liburing-dev (the real loop), libuv1-dev (the ping-pong peer).
 twin_deps() {
-  local packages=(cmake ninja-build gcc clang libclang-rt-14-dev libc6-dev)
+  local packages=(cmake ninja-build gcc clang libclang-rt-14-dev libc6-dev pkg-config liburing-dev
+                  libuv1-dev)
   local missing=()
   local p
   for p in "${packages[@]}"; do
