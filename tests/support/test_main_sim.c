@@ -16,13 +16,14 @@
 
 static const char usage_format[] =
     "usage: %s [--seeds N] [--seed-first N] [--strategy random|pct|seeded]\n"
-    "          [--seed N] [--plant NAME]\n"
+    "          [--seed N] [--plant NAME] [--net-corruption]\n"
     "          [--expect-failure lost_wakeup|deadlock|panic|steps_exceeded|any]\n"
     "  --seeds N           sweep N seeds (default 1000), each run twice, hashes compared\n"
     "  --seed-first N      first seed of the sweep (default 1)\n"
     "  --seed N            run this one seed and print its line (a repro)\n"
     "  --strategy S        scheduler strategy (default: the seed picks)\n"
     "  --plant NAME        switch on a planted bug: %s\n"
+    "  --net-corruption    let the simulated network flip bits (off by default)\n"
     "  --expect-failure O  pass only if some seed of the sweep fails with outcome O\n"
     "                      (lost_wakeup: a deadlock whose report names a lost wake-up)\n";
 
@@ -34,6 +35,7 @@ typedef struct runner_flags {
     tw_sim_strategy strategy;
     const char *plant;
     const char *expect; /* NULL: every seed must pass */
+    bool net_corruption;
 } runner_flags;
 
 static int usage(const char *program, const char *problem, const char *value) {
@@ -49,6 +51,10 @@ static int parse(int argc, char **argv, runner_flags *f) {
         if (strcmp(flag, "--help") == 0) {
             printf(usage_format, argv[0], tw_test_plant_names());
             exit(0);
+        }
+        if (strcmp(flag, "--net-corruption") == 0) {
+            f->net_corruption = true;
+            continue;
         }
         if (i + 1 >= argc) return usage(argv[0], "a value is missing after", flag);
         const char *value = argv[++i];
@@ -90,9 +96,9 @@ static int parse(int argc, char **argv, runner_flags *f) {
 }
 
 static void print_repro(const char *program, const runner_flags *f, const tw_sim_report *report) {
-    printf("repro: %s --seed %" PRIu64 " --strategy %s%s%s\n", program, report->seed,
+    printf("repro: %s --seed %" PRIu64 " --strategy %s%s%s%s\n", program, report->seed,
            tw_sim_strategy_name(report->strategy), f->plant != NULL ? " --plant " : "",
-           f->plant != NULL ? f->plant : "");
+           f->plant != NULL ? f->plant : "", f->net_corruption ? " --net-corruption" : "");
 }
 
 typedef struct sweep_totals {
@@ -100,8 +106,8 @@ typedef struct sweep_totals {
     uint64_t switches;
     uint64_t futex_waits;
     uint64_t spurious;
-    uint64_t deadlines; /* runs where virtual time moved */
     uint64_t sweep_hash;
+    tw_sim_net_counts net;
 } sweep_totals;
 
 int tw_test_main(int argc, char **argv, const tw_test_case *test) {
@@ -112,7 +118,8 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
     void *arg = test->prepare(tw_test_build_sim);
     tw_sim_options options = {.strategy = f.strategy,
                               .net = {.faults_off = test->sim_faults_off,
-                                      .disruptions_off = test->sim_disruptions_off}};
+                                      .disruptions_off = test->sim_disruptions_off,
+                                      .corruption = f.net_corruption}};
     if (test->steps_expected != NULL) options.pct_steps_expected = test->steps_expected(arg);
 
     tw_driver_seed *run = malloc(sizeof(*run));
@@ -139,6 +146,19 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
         totals.futex_waits += report->futex_waits;
         totals.spurious += report->spurious_wakes + report->cas_spurious_failures;
         totals.sweep_hash = totals.sweep_hash * 0x100000001b3ULL ^ report->hash;
+        const tw_sim_net_counts *n = &report->net;
+        totals.net.connections += n->connections;
+        totals.net.segments += n->segments;
+        totals.net.bytes += n->bytes;
+        totals.net.partial_sends += n->partial_sends;
+        totals.net.partial_receives += n->partial_receives;
+        totals.net.latency_spikes += n->latency_spikes;
+        totals.net.resets += n->resets;
+        totals.net.refused += n->refused;
+        totals.net.connect_timeouts += n->connect_timeouts;
+        totals.net.partitions += n->partitions;
+        totals.net.corruptions += n->corruptions;
+        totals.net.send_stalls += n->send_stalls;
         tw_driver_progress(test->name, i + 1, f.seeds, report->outcome != tw_sim_passed);
 
         if (!run->deterministic) {
@@ -159,11 +179,10 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
                         (strcmp(f.expect, "any") == 0 || strcmp(f.expect, outcome) == 0 ||
                          (strcmp(f.expect, "deadlock") == 0 && report->outcome == tw_sim_deadlock));
         if (expected) {
-            printf("%s: planted bug %s caught (%s) at seed %" PRIu64 " (seed %" PRIu64
-                   " of the sweep); the failure repeats with the same hash %016" PRIx64
-                   "\n",
-                   test->name, f.plant != NULL ? f.plant : "(none)", outcome, report->seed, i + 1,
-                   report->hash);
+            printf("%s: %s%s caught (%s) at seed %" PRIu64 " (seed %" PRIu64
+                   " of the sweep); the failure repeats with the same hash %016" PRIx64 "\n",
+                   test->name, f.plant != NULL ? "planted bug " : "expected failure",
+                   f.plant != NULL ? f.plant : "", outcome, report->seed, i + 1, report->hash);
             printf("  %s\n", report->message);
             print_repro(argv[0], &f, report);
             free(run);
@@ -179,9 +198,10 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
     }
     free(run);
     if (f.expect != NULL) {
-        printf("%s: FAILED: planted bug %s was not caught in %" PRIu64 " seeds (%" PRIu64
+        printf("%s: FAILED: %s%s was not caught in %" PRIu64 " seeds (%" PRIu64
                "..%" PRIu64 ", strategy %s)\n",
-               test->name, f.plant != NULL ? f.plant : "(none)", f.seeds, f.seed_first,
+               test->name, f.plant != NULL ? "planted bug " : "the expected failure",
+               f.plant != NULL ? f.plant : "", f.seeds, f.seed_first,
                f.seed_first + f.seeds - 1, tw_sim_strategy_name(f.strategy));
         return 1;
     }
@@ -191,5 +211,16 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
            test->name, f.seeds, f.seed_first, f.seed_first + f.seeds - 1,
            tw_sim_strategy_name(f.strategy), totals.steps, totals.switches, totals.futex_waits,
            totals.spurious, totals.sweep_hash);
+    const tw_sim_net_counts *n = &totals.net;
+    if (n->connections > 0) {
+        printf("%s: network: %" PRIu64 " connections, %" PRIu64 " segments, %" PRIu64
+               " bytes; faults: %" PRIu64 " partial sends, %" PRIu64 " partial receives, %" PRIu64
+               " latency spikes, %" PRIu64 " resets, %" PRIu64 " refused connects, %" PRIu64
+               " timed-out connects, %" PRIu64 " partitions, %" PRIu64 " corruptions, %" PRIu64
+               " send stalls\n",
+               test->name, n->connections, n->segments, n->bytes, n->partial_sends,
+               n->partial_receives, n->latency_spikes, n->resets, n->refused, n->connect_timeouts,
+               n->partitions, n->corruptions, n->send_stalls);
+    }
     return 0;
 }
