@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <twin/assert.h>
@@ -26,6 +27,7 @@
 
 struct tw_io {
     struct io_uring ring;
+    bool enabled;          /* R_DISABLED rings are enabled by the first thread that runs them */
     int event_fd;
     uint64_t event_value;  /* the eventfd read's buffer */
     bool event_read_armed;
@@ -110,17 +112,27 @@ tw_loop_error tw_io_init(tw_io **io_out, uint32_t entries) {
     TW_ASSERT(io_out != NULL);
     *io_out = NULL;
     if (entries == 0 || entries > TW_IO_ENTRIES_MAX) return tw_loop_system_resources;
-    tw_io *io = calloc(1, sizeof(*io));
+    tw_io *io = tw_allocate(sizeof(*io));
     if (io == NULL) return tw_loop_system_resources;
-    int rc = io_uring_queue_init(entries, &io->ring, 0);
+    /* One thread runs a loop, so the ring can be single-issuer with deferred task work:
+     * completions are processed when that thread asks for events, not by interrupting it.
+     * A loop may be made on one thread and run on another, so the ring starts disabled and
+     * the first thread to submit enables it (and becomes its issuer). Kernels before 6.1
+     * refuse these flags: then the ring is a plain one. */
+    unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
+    int rc = io_uring_queue_init(entries, &io->ring, flags);
+    if (rc == -EINVAL) {
+        rc = io_uring_queue_init(entries, &io->ring, 0);
+        io->enabled = true;
+    }
     if (rc < 0) {
-        free(io);
+        tw_free(io);
         return tw_loop_system_resources;
     }
     io->event_fd = eventfd(0, EFD_CLOEXEC);
     if (io->event_fd < 0) {
         io_uring_queue_exit(&io->ring);
-        free(io);
+        tw_free(io);
         return tw_loop_system_resources;
     }
     *io_out = io;
@@ -131,10 +143,20 @@ void tw_io_deinit(tw_io *io) {
     TW_ASSERT(io != NULL);
     io_uring_queue_exit(&io->ring);
     close(io->event_fd);
-    free(io);
+    tw_free(io);
+}
+
+static void enable(tw_io *io) {
+    if (io->enabled) return;
+    /* io_uring_enable_rings() is declared by Debian 12's liburing 2.3 but not exported
+     * (it came in 2.4), so this is its one register call, made directly. */
+    long rc = syscall(__NR_io_uring_register, io->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    TW_ASSERT_MSG(rc == 0, "io_uring: cannot enable the ring");
+    io->enabled = true;
 }
 
 static struct io_uring_sqe *get_sqe(tw_io *io) {
+    enable(io);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
     if (sqe != NULL) return sqe;
     /* Full: hand the kernel what is queued, then try once more. */
@@ -214,8 +236,9 @@ uint32_t tw_io_wait(tw_io *io, uint64_t timeout_ns, tw_io_complete_fn complete, 
     TW_ASSERT(io != NULL && complete != NULL);
     arm_event_read(io);
     int rc;
+    enable(io);
     if (timeout_ns == 0) {
-        do rc = io_uring_submit(&io->ring);
+        do rc = io_uring_submit_and_get_events(&io->ring);
         while (rc == -EINTR);
     } else {
         struct io_uring_cqe *cqe = NULL;

@@ -125,6 +125,10 @@ uint32_t tw_cpu_count(void) {
     return count < 1 ? 1u : (uint32_t)count;
 }
 
+void *tw_allocate(size_t size_bytes) { return calloc(1, size_bytes == 0 ? 1 : size_bytes); }
+
+void tw_free(void *block) { free(block); }
+
 _Noreturn void tw_panic(const char *file, int line, const char *message) {
     fprintf(stderr, "twin: panic at %s:%d: %s\n", file, line, message);
     fflush(stderr);

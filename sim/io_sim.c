@@ -807,7 +807,7 @@ tw_loop_error tw_io_init(tw_io **io_out, uint32_t entries) {
     TW_ASSERT_MSG(world != NULL, "a simulated loop needs a running world (tw_sim_run)");
     tw_sim_net *net = net_get(world);
     if (net->nodes_count == TW_SIM_NODES_MAX) return tw_loop_system_resources;
-    tw_io *io = calloc(1, sizeof(*io));
+    tw_io *io = tw_allocate(sizeof(*io));
     if (io == NULL) return tw_loop_system_resources;
     io->world = world;
     io->net = net;
@@ -819,7 +819,7 @@ tw_loop_error tw_io_init(tw_io **io_out, uint32_t entries) {
 void tw_io_deinit(tw_io *io) {
     TW_ASSERT(io != NULL);
     /* Sockets stay in the network's table until the world ends (fds are never reused). */
-    free(io);
+    tw_free(io);
 }
 
 /* ---- synchronous set-up ---- */

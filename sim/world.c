@@ -642,6 +642,59 @@ _Noreturn void tw_panic(const char *file, int line, const char *message) {
     abort();
 }
 
+/* ---- memory ------------------------------------------------------------------------ */
+
+/* A header before each block: the world's list of live blocks. */
+typedef struct tw_sim_block {
+    struct tw_sim_block *previous;
+    struct tw_sim_block *next;
+    tw_sim_world *world; /* NULL: allocated outside any run */
+    uint64_t magic;
+} tw_sim_block;
+
+#define TW_SIM_BLOCK_MAGIC 0x74772d626c6f636bULL /* "tw-block" */
+_Static_assert(sizeof(tw_sim_block) % 16 == 0, "blocks stay 16-byte aligned");
+
+void *tw_allocate(size_t size_bytes) {
+    tw_sim_block *block = calloc(1, sizeof(tw_sim_block) + size_bytes);
+    if (block == NULL) return NULL;
+    tw_sim_world *world = world_current;
+    block->magic = TW_SIM_BLOCK_MAGIC;
+    block->world = world;
+    if (world != NULL) {
+        block->next = world->blocks;
+        if (world->blocks != NULL) world->blocks->previous = block;
+        world->blocks = block;
+        world->report->allocations++;
+    }
+    return block + 1;
+}
+
+void tw_free(void *pointer) {
+    if (pointer == NULL) return;
+    tw_sim_block *block = (tw_sim_block *)pointer - 1;
+    TW_ASSERT_MSG(block->magic == TW_SIM_BLOCK_MAGIC, "tw_free of a block tw_allocate did not make");
+    tw_sim_world *world = block->world;
+    if (world != NULL) {
+        TW_ASSERT_MSG(world == world_current, "tw_free of a block from another run");
+        if (block->previous != NULL) block->previous->next = block->next;
+        else world->blocks = block->next;
+        if (block->next != NULL) block->next->previous = block->previous;
+    }
+    block->magic = 0;
+    free(block);
+}
+
+static void free_leftover_blocks(tw_sim_world *world) {
+    while (world->blocks != NULL) {
+        tw_sim_block *block = world->blocks;
+        world->blocks = block->next;
+        world->report->allocations_live++;
+        block->magic = 0;
+        free(block);
+    }
+}
+
 /* ---- a run ------------------------------------------------------------------------ */
 
 static int compare_u64(const void *a, const void *b) {
@@ -732,6 +785,7 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     world_current = NULL;
     for (uint32_t i = 0; i < world->fibers_count; i++) tw_fiber_release(&world->fibers[i].fiber);
     if (world->net != NULL) tw_sim_net_destroy(world);
+    free_leftover_blocks(world);
     report->time_ns = world->now_ns;
     report->hash = mix64(world->hash ^ report->steps);
     if (!world->failed) report->outcome = tw_sim_passed;

@@ -100,6 +100,7 @@ struct tw_sim_world {
     uint64_t steps_max_resolved;
 
     struct tw_sim_net *net; /* the simulated network, made by the first loop (sim/io_sim.c) */
+    struct tw_sim_block *blocks; /* tw_allocate'd in this run and not yet freed */
     bool failed;
 };
 

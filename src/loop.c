@@ -8,8 +8,6 @@
  * handle (ENOENT, EBUSY, "expiration in progress"); a reset is a heap update, with no
  * second completion; and the very same timer code runs in the simulator, so the sim tests
  * the timers the real build ships. */
-#include <stdlib.h>
-
 #include <twin/assert.h>
 #include <twin/atomic.h>
 #include <twin/heap.h>
@@ -328,18 +326,18 @@ tw_loop_error tw_loop_init(tw_loop **loop_out, const tw_loop_options *options) {
                                                                  : TW_LOOP_ENTRIES_DEFAULT;
     uint32_t timers_max = options != NULL && options->timers_max != 0 ? options->timers_max
                                                                        : TW_LOOP_TIMERS_MAX_DEFAULT;
-    tw_loop *loop = calloc(1, sizeof(*loop));
+    tw_loop *loop = tw_allocate(sizeof(*loop));
     if (loop == NULL) return tw_loop_system_resources;
-    loop->timers_storage = calloc(timers_max, sizeof(*loop->timers_storage));
+    loop->timers_storage = tw_allocate((size_t)timers_max * sizeof(*loop->timers_storage));
     if (loop->timers_storage == NULL) {
-        free(loop);
+        tw_free(loop);
         return tw_loop_system_resources;
     }
     tw_heap_init(&loop->timers, loop->timers_storage, timers_max);
     tw_loop_error error = tw_io_init(&loop->io, entries);
     if (error != tw_loop_ok) {
-        free(loop->timers_storage);
-        free(loop);
+        tw_free(loop->timers_storage);
+        tw_free(loop);
         return error;
     }
     tw_loop_update_now(loop);
@@ -351,8 +349,8 @@ void tw_loop_deinit(tw_loop *loop) {
     TW_ASSERT(loop != NULL);
     TW_ASSERT_MSG(!loop->in_run, "tw_loop_deinit from inside a callback of the loop");
     tw_io_deinit(loop->io);
-    free(loop->timers_storage);
-    free(loop);
+    tw_free(loop->timers_storage);
+    tw_free(loop);
 }
 
 void tw_loop_stop(tw_loop *loop) {
@@ -420,13 +418,24 @@ void tw_loop_cancel(tw_loop *loop, tw_completion *completion, tw_completion *tar
 void tw_async_init(tw_loop *loop, tw_async *async) {
     TW_ASSERT(loop != NULL && async != NULL);
     tw_atomic_store_u32(&async->pending, 0, tw_relaxed);
+    tw_atomic_store_u32(&async->notifying, 0, tw_relaxed);
     async->loop = loop;
 }
 
 void tw_async_notify(tw_async *async) {
-    TW_ASSERT(async != NULL && async->loop != NULL);
+    TW_ASSERT(async != NULL);
+    (void)tw_atomic_fetch_add_u32(&async->notifying, 1, tw_acquire);
+    tw_loop *loop = async->loop;
+    TW_ASSERT_MSG(loop != NULL, "tw_async_notify after tw_async_deinit");
     /* Only the first notify since the loop last consumed one wakes the backend. */
-    if (tw_atomic_exchange_u32(&async->pending, 1, tw_acq_rel) == 0) tw_io_wake(async->loop->io);
+    if (tw_atomic_exchange_u32(&async->pending, 1, tw_acq_rel) == 0) tw_io_wake(loop->io);
+    (void)tw_atomic_fetch_sub_u32(&async->notifying, 1, tw_release);
+}
+
+void tw_async_deinit(tw_async *async) {
+    TW_ASSERT(async != NULL && async->loop != NULL);
+    while (tw_atomic_load_u32(&async->notifying, tw_acquire) != 0) tw_spin_hint();
+    async->loop = NULL;
 }
 
 void tw_async_wait(tw_loop *loop, tw_async *async, tw_completion *completion, void *userdata,

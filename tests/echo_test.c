@@ -175,6 +175,7 @@ static void server_main(void *arg) {
     (void)tw_futex_wake(&s->ready, TW_FUTEX_WAKE_ALL);
     TW_ASSERT(tw_loop_run(s->loop, tw_run_until_done) == tw_loop_ok);
     for (uint32_t i = 0; i < s->conns_count; i++) TW_ASSERT(!s->conns[i].in_use);
+    tw_async_deinit(&s->stop); /* the main thread's notify may still be returning */
     tw_loop_deinit(s->loop);
 }
 

@@ -335,7 +335,8 @@ static void test_timers_and_async(void) {
     TW_ASSERT(tw_thread_spawn(&thread, NULL, notifier_main, &n) == tw_os_ok);
     TW_ASSERT(tw_loop_run(loop, tw_run_until_done) == tw_loop_ok);
     TW_ASSERT(wakes == 1);
-    TW_ASSERT(tw_thread_join(thread) == tw_os_ok);
+    TW_ASSERT(tw_thread_join(thread) == tw_os_ok); /* no notify starts after this */
+    tw_async_deinit(&async);
     tw_loop_deinit(loop);
 }
 

@@ -175,11 +175,17 @@ void tw_loop_cancel(tw_loop *loop, tw_completion *completion, tw_completion *tar
  * completion of the wait. */
 struct tw_async {
     tw_atomic_u32 pending;
+    tw_atomic_u32 notifying; /* notifies in progress: deinit waits for them */
     tw_loop *loop;
 };
 void tw_async_init(tw_loop *loop, tw_async *async);
-/* Any thread. */
+/* Any thread, between tw_async_init and tw_async_deinit. */
 void tw_async_notify(tw_async *async);
+/* Loop thread, before the loop or the async is freed: waits until no notify is still
+ * inside tw_async_notify. (A notify can wake the loop, which may then finish and be freed
+ * while the notifier is still returning; this closes that window.) No notify may start
+ * after it. */
+void tw_async_deinit(tw_async *async);
 /* Loop thread: completion completes (ok) once after one or more notifies. */
 void tw_async_wait(tw_loop *loop, tw_async *async, tw_completion *completion, void *userdata,
                    tw_callback callback);

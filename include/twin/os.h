@@ -71,6 +71,12 @@ uint64_t tw_clock_monotonic_ns(void);
 /* CPUs available to the process (the sim reports a fixed, seeded-independent count). */
 uint32_t tw_cpu_count(void);
 
+/* Zeroed memory for product code; NULL when there is none. In the sim, the world tracks
+ * every block allocated inside a run: what a run leaves behind (a failed run abandons its
+ * threads mid-way) is freed when the run ends and counted in its report. */
+void *tw_allocate(size_t size_bytes);
+void tw_free(void *block);
+
 /* The failure path of TW_ASSERT. Real: prints and aborts. Sim: fails the current run
  * (the world reports the seed and the message) without taking the process down. */
 _Noreturn void tw_panic(const char *file, int line, const char *message);

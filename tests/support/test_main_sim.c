@@ -169,6 +169,14 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
             free(run);
             return 1;
         }
+        if (report->outcome == tw_sim_passed && report->allocations_live != 0) {
+            printf("%s: FAILED at seed %" PRIu64 ": the run passed but left %" PRIu64
+                   " of its %" PRIu64 " allocations unfreed (a leak)\n",
+                   test->name, report->seed, report->allocations_live, report->allocations);
+            print_repro(argv[0], &f, report);
+            free(run);
+            return 1;
+        }
         if (report->outcome == tw_sim_passed) continue;
 
         const char *outcome = tw_sim_outcome_name(report->outcome);

@@ -160,6 +160,8 @@ typedef struct tw_sim_report {
     uint64_t fibers_spawned;
     uint64_t time_ns;
     uint64_t replay_mismatches; /* replayed decisions whose purpose or bound differed */
+    uint64_t allocations;       /* tw_allocate calls in the run */
+    uint64_t allocations_live;  /* blocks still allocated at the end (freed by the world) */
     uint64_t hash;
     tw_sim_net_counts net;
     char message[TW_SIM_MESSAGE_SIZE]; /* the failure, e.g. each blocked fiber */

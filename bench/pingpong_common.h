@@ -1,0 +1,191 @@
+/* Shared helpers for the twin-pingpong-* peers (pingpong_blocking.c, pingpong_libuv.c):
+ * always-on checks, flag parsing, the 5-byte message matcher, timing and the result line.
+ * The benchmark mirrors libxev's ping-pong: a client and a server over TCP loopback
+ * exchange "PING\n" / "PONG\n" with exactly one ping outstanding at a time. */
+#ifndef TWIN_BENCH_PINGPONG_COMMON_H
+#define TWIN_BENCH_PINGPONG_COMMON_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PP_MSG_LEN 5u
+#define PP_PING "PING\n"
+#define PP_PONG "PONG\n"
+#define PP_ADDR "127.0.0.1"
+#define PP_PORT_DEFAULT 3131u
+#define PP_COUNT_DEFAULT 500000u
+
+/* Set by main() before anything else; used as the prefix of every message. */
+static const char *pp_prog = "twin-pingpong";
+
+/* Assert-style checks that stay on regardless of NDEBUG. */
+#define PP_CHECK(cond)                                                                   \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s: check failed: %s (%s:%d)\n", pp_prog, #cond, __FILE__, \
+                    __LINE__);                                                           \
+            exit(1);                                                                     \
+        }                                                                                \
+    } while (0)
+
+/* For system calls that return -1 and set errno. */
+#define PP_CHECK_SYS(expr, name)                                                         \
+    do {                                                                                 \
+        if ((expr) < 0) {                                                                \
+            int pp_err_ = errno;                                                         \
+            fprintf(stderr, "%s: %s failed: %s\n", pp_prog, (name), strerror(pp_err_)); \
+            exit(1);                                                                     \
+        }                                                                                \
+    } while (0)
+
+/* For pthread-style calls that return an error number (0 = success). */
+#define PP_CHECK_ERRNUM(expr, name)                                                      \
+    do {                                                                                 \
+        int pp_rc_ = (expr);                                                             \
+        if (pp_rc_ != 0) {                                                               \
+            fprintf(stderr, "%s: %s failed: %s\n", pp_prog, (name), strerror(pp_rc_));  \
+            exit(1);                                                                     \
+        }                                                                                \
+    } while (0)
+
+static inline _Noreturn void pp_fail(const char *what) {
+    fprintf(stderr, "%s: %s\n", pp_prog, what);
+    exit(1);
+}
+
+/* ---- flags ---- */
+enum pp_layout { PP_LAYOUT_THREADS, PP_LAYOUT_SINGLE };
+
+struct pp_opts {
+    uint64_t count;
+    unsigned port;
+    enum pp_layout layout;
+};
+
+static inline void pp_usage(FILE *f) {
+    fprintf(f, "usage: %s [--count N] [--port P] [--layout threads|single]\n", pp_prog);
+}
+
+static inline _Noreturn void pp_bad_flag(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static inline _Noreturn void pp_bad_flag(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", pp_prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fprintf(stderr,
+            "accepted: --count N (integer >= 1, default %u), --port P (1..65535, default %u),"
+            " --layout threads|single (default threads); --flag=value also accepted\n",
+            PP_COUNT_DEFAULT, PP_PORT_DEFAULT);
+    pp_usage(stderr);
+    exit(2);
+}
+
+/* Parse a decimal integer in [min, max]; the whole string must be digits. */
+static inline int pp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
+    if (s[0] < '0' || s[0] > '9') return 0; /* also rejects "", "-1", "+1", " 1" */
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+static inline struct pp_opts pp_parse_args(int argc, char **argv) {
+    struct pp_opts o = {PP_COUNT_DEFAULT, PP_PORT_DEFAULT, PP_LAYOUT_THREADS};
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            pp_usage(stdout);
+            exit(0);
+        }
+        static const char *const names[] = {"--count", "--port", "--layout"};
+        const char *name = NULL;
+        const char *val = NULL;
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            size_t n = strlen(names[k]);
+            if (strncmp(arg, names[k], n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
+                name = names[k];
+                if (arg[n] == '=') {
+                    val = arg + n + 1;
+                } else if (i + 1 < argc) {
+                    val = argv[++i];
+                } else {
+                    pp_bad_flag("flag %s needs a value", name);
+                }
+                break;
+            }
+        }
+        if (name == NULL) pp_bad_flag("unknown flag '%s'", arg);
+        uint64_t v = 0;
+        if (strcmp(name, "--count") == 0) {
+            if (!pp_parse_u64(val, 1, UINT64_MAX, &v))
+                pp_bad_flag("bad value for --count: '%s' (want an integer >= 1)", val);
+            o.count = v;
+        } else if (strcmp(name, "--port") == 0) {
+            if (!pp_parse_u64(val, 1, 65535, &v))
+                pp_bad_flag("bad value for --port: '%s' (want an integer in 1..65535)", val);
+            o.port = (unsigned)v;
+        } else {
+            if (strcmp(val, "threads") == 0) {
+                o.layout = PP_LAYOUT_THREADS;
+            } else if (strcmp(val, "single") == 0) {
+                o.layout = PP_LAYOUT_SINGLE;
+            } else {
+                pp_bad_flag("bad value for --layout: '%s' (want threads or single)", val);
+            }
+        }
+    }
+    return o;
+}
+
+static inline const char *pp_layout_name(enum pp_layout l) {
+    return l == PP_LAYOUT_SINGLE ? "single" : "threads";
+}
+
+/* ---- the 5-byte message matcher (reads may split or join messages) ---- */
+struct pp_matcher {
+    const char *msg; /* PP_PING or PP_PONG */
+    unsigned pos;    /* bytes of msg matched so far */
+};
+
+/* Feed one byte: 1 = a whole message just completed, 0 = in progress, -1 = wrong byte. */
+static inline int pp_match_byte(struct pp_matcher *m, char c) {
+    if (c != m->msg[m->pos]) return -1;
+    if (++m->pos < PP_MSG_LEN) return 0;
+    m->pos = 0;
+    return 1;
+}
+
+static inline _Noreturn void pp_protocol_error(const char *side, const struct pp_matcher *m,
+                                               char c) {
+    fprintf(stderr, "%s: %s: protocol error: got byte 0x%02x at offset %u of \"%.4s\\n\"\n",
+            pp_prog, side, (unsigned)(unsigned char)c, m->pos, m->msg);
+    exit(1);
+}
+
+/* ---- timing and output ---- */
+static inline uint64_t pp_now_ns(void) {
+    struct timespec t;
+    PP_CHECK_SYS(clock_gettime(CLOCK_MONOTONIC, &t), "clock_gettime");
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static inline void pp_report(const char *impl, const struct pp_opts *o, uint64_t start_ns,
+                             uint64_t end_ns) {
+    double seconds = (double)(end_ns - start_ns) / 1e9;
+    double rate = seconds > 0 ? (double)o->count / seconds : 0.0;
+    printf("pingpong: impl=%s layout=%s roundtrips=%llu seconds=%.6f roundtrips_per_s=%.1f\n",
+           impl, pp_layout_name(o->layout), (unsigned long long)o->count, seconds, rate);
+    PP_CHECK(fflush(stdout) == 0);
+}
+
+#endif /* TWIN_BENCH_PINGPONG_COMMON_H */
