@@ -60,6 +60,8 @@ typedef struct net_faults {
 
 typedef struct sim_op {
     tw_completion *next; /* in a socket's queue, or the node's ready list */
+    tw_io *io;           /* the loop that submitted it: its result goes there, as with
+                            io_uring, where any ring may work on any socket */
     tw_result result;
 } sim_op;
 
@@ -216,8 +218,10 @@ static void trace_net(tw_sim_net *net, enum net_event_kind kind, uint64_t a, uin
     tw_sim_trace_add(net->world, tw_sim_trace_net, kind, a, b);
 }
 
-/* A finished operation: to its node's ready list, and wake the node's loop. */
-static void finish(tw_io *io, tw_completion *completion, tw_result result) {
+/* A finished operation: to the ready list of the loop that submitted it, and wake it. */
+static void finish(tw_completion *completion, tw_result result) {
+    tw_io *io = op_of(completion)->io;
+    TW_ASSERT(io != NULL);
     op_of(completion)->result = result;
     fifo_push(&io->ready, completion);
     atomic_fetch_add_explicit(&io->wake_word.raw, 1, memory_order_relaxed);
@@ -448,8 +452,8 @@ static void pipe_deliver_fire(tw_sim_world *world, tw_sim_event *event) {
 
 static void fail_all(sim_socket *socket, tw_loop_error error) {
     tw_completion *c;
-    while ((c = fifo_pop(&socket->recvs)) != NULL) finish(socket->owner, c, error_result(error));
-    while ((c = fifo_pop(&socket->sends)) != NULL) finish(socket->owner, c, error_result(error));
+    while ((c = fifo_pop(&socket->recvs)) != NULL) finish(c, error_result(error));
+    while ((c = fifo_pop(&socket->sends)) != NULL) finish(c, error_result(error));
 }
 
 static void conn_reset(tw_sim_net *net, sim_conn *conn) {
@@ -531,7 +535,7 @@ static void connect_fire(tw_sim_world *world, tw_sim_event *event) {
         client->state = socket_open;
         world->report->net.connect_timeouts++;
         trace_net(net, net_event_connect, (uint64_t)client->fd, tw_loop_timed_out);
-        finish(client->owner, completion, error_result(tw_loop_timed_out));
+        finish(completion, error_result(tw_loop_timed_out));
         return;
     }
     if (listener == NULL || listener->pending_count == TW_SIM_BACKLOG_MAX ||
@@ -539,22 +543,22 @@ static void connect_fire(tw_sim_world *world, tw_sim_event *event) {
         client->state = socket_open;
         world->report->net.refused++;
         trace_net(net, net_event_connect, (uint64_t)client->fd, tw_loop_refused);
-        finish(client->owner, completion, error_result(tw_loop_refused));
+        finish(completion, error_result(tw_loop_refused));
         return;
     }
     sim_socket *server = socket_new(net, listener->owner, listener->family);
     if (server == NULL) {
         client->state = socket_open;
-        finish(client->owner, completion, error_result(tw_loop_refused));
+        finish(completion, error_result(tw_loop_refused));
         return;
     }
     server->local = listener->local;
     (void)conn_create(net, client, server);
     trace_net(net, net_event_connect, (uint64_t)client->fd, (uint64_t)server->fd);
-    finish(client->owner, completion, ok_result(0));
+    finish(completion, ok_result(0));
     tw_completion *accept = fifo_pop(&listener->accepts);
     if (accept != NULL) {
-        finish(listener->owner, accept, ok_result((uint64_t)server->fd));
+        finish(accept, ok_result((uint64_t)server->fd));
     } else {
         listener->pending[(listener->pending_head + listener->pending_count) % TW_SIM_BACKLOG_MAX] =
             server->fd;
@@ -582,7 +586,7 @@ static void service_recvs(tw_sim_net *net, sim_socket *socket) {
         if (n > 0) ring_copy(pipe, pipe->read, c->args.recv.buffer, n, false);
         pipe->read += n;
         drained = drained || n > 0;
-        finish(socket->owner, c, ok_result(n)); /* n == 0 here means EOF (or an empty read) */
+        finish(c, ok_result(n)); /* n == 0 here means EOF (or an empty read) */
     }
     if (drained) service_sends(net, pipe_writer(net, pipe));
 }
@@ -597,7 +601,7 @@ static void service_sends(tw_sim_net *net, sim_socket *socket) {
         if (space == 0 && size > 0) break;
         (void)fifo_pop(&socket->sends);
         if (chance(net, net->faults.reset_one_in)) {
-            finish(socket->owner, c, error_result(tw_loop_reset));
+            finish(c, error_result(tw_loop_reset));
             conn_reset(net, socket->conn);
             return;
         }
@@ -612,7 +616,7 @@ static void service_sends(tw_sim_net *net, sim_socket *socket) {
         pipe->written += n;
         net->world->report->net.bytes += n;
         if (n > 0) pipe_send(net, pipe, false);
-        finish(socket->owner, c, ok_result(n));
+        finish(c, ok_result(n));
     }
 }
 
@@ -623,11 +627,11 @@ static tw_loop_error socket_error(tw_sim_net *net, tw_fd fd, sim_socket **socket
 
 static void close_socket(tw_sim_net *net, sim_socket *socket) {
     tw_completion *c;
-    while ((c = fifo_pop(&socket->accepts)) != NULL) finish(socket->owner, c, error_result(tw_loop_canceled));
+    while ((c = fifo_pop(&socket->accepts)) != NULL) finish(c, error_result(tw_loop_canceled));
     fail_all(socket, tw_loop_canceled);
     if (socket->connecting != NULL) {
         tw_sim_event_cancel(net->world, &socket->connect_event);
-        finish(socket->owner, socket->connecting, error_result(tw_loop_canceled));
+        finish(socket->connecting, error_result(tw_loop_canceled));
         socket->connecting = NULL;
     }
     if (socket->state == socket_listening) {
@@ -662,14 +666,14 @@ static bool cancel_target(tw_sim_net *net, tw_completion *target) {
         sim_socket *s = &net->sockets[i];
         if (fifo_remove(&s->accepts, target) || fifo_remove(&s->recvs, target) ||
             fifo_remove(&s->sends, target)) {
-            finish(s->owner, target, error_result(tw_loop_canceled));
+            finish(target, error_result(tw_loop_canceled));
             return true;
         }
         if (s->connecting == target) {
             tw_sim_event_cancel(net->world, &s->connect_event);
             s->connecting = NULL;
             s->state = socket_open;
-            finish(s->owner, target, error_result(tw_loop_canceled));
+            finish(target, error_result(tw_loop_canceled));
             return true;
         }
     }
@@ -679,6 +683,7 @@ static bool cancel_target(tw_sim_net *net, tw_completion *target) {
 bool tw_io_submit(tw_io *io, tw_completion *completion) {
     TW_ASSERT(io != NULL && completion != NULL);
     tw_sim_net *net = io->net;
+    op_of(completion)->io = io;
     sim_socket *socket = NULL;
     tw_loop_error error = tw_loop_unexpected;
     switch (completion->op) {
@@ -690,7 +695,7 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
             tw_fd fd = socket->pending[socket->pending_head];
             socket->pending_head = (socket->pending_head + 1) % TW_SIM_BACKLOG_MAX;
             socket->pending_count--;
-            finish(io, completion, ok_result((uint64_t)fd));
+            finish(completion, ok_result((uint64_t)fd));
         } else {
             fifo_push(&socket->accepts, completion);
         }
@@ -706,13 +711,13 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
             socket->state = socket_open;
             socket->connecting = NULL;
             net->world->report->net.refused++;
-            finish(io, completion, error_result(tw_loop_refused));
+            finish(completion, error_result(tw_loop_refused));
         } else if (chance(net, net->faults.connect_timeout_one_in)) {
             /* No answer: the connect times out (the event finds no listener reachable). */
             socket->state = socket_open;
             socket->connecting = NULL;
             net->world->report->net.connect_timeouts++;
-            finish(io, completion, error_result(tw_loop_timed_out));
+            finish(completion, error_result(tw_loop_timed_out));
         } else {
             tw_sim_event_schedule(net->world, &socket->connect_event,
                                   net->world->now_ns + 2 * latency_ns(net));
@@ -756,16 +761,16 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
             out->fin_sent = true;
             pipe_send(net, out, true);
         }
-        finish(io, completion, ok_result(0));
+        finish(completion, ok_result(0));
         return true;
     case tw_op_close:
         error = socket_error(net, completion->args.close.socket, &socket);
         if (error != tw_loop_ok) break;
         close_socket(net, socket);
-        finish(io, completion, ok_result(0));
+        finish(completion, ok_result(0));
         return true;
     case tw_op_cancel:
-        finish(io, completion, cancel_target(net, completion->args.cancel.target)
+        finish(completion, cancel_target(net, completion->args.cancel.target)
                                    ? ok_result(0)
                                    : error_result(tw_loop_not_found));
         return true;
@@ -774,7 +779,7 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
     case tw_op_async_wait:
         tw_panic(__FILE__, __LINE__, "tw_io_submit: not an IO operation");
     }
-    finish(io, completion, error_result(error));
+    finish(completion, error_result(error));
     return true;
 }
 

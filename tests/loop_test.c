@@ -3,7 +3,8 @@
  *   1. accept, connect, send, receive, close (upstream TCP test 1)
  *   2. a queued write of 1,000,000 bytes behind an 8 KiB send buffer (upstream test 2)
  *   3. timers: order, reset, cancel; async wake from another thread, coalesced
- *   5. bad input: named errors, no crash */
+ *   5. bad input: named errors, no crash
+ *   and: cancel of pending IO, write-queue rearm, more operations than ring entries, run_for */
 #include <stdio.h>
 #include <string.h>
 
@@ -441,12 +442,128 @@ static void test_bad_input(void) {
     tw_loop_deinit(loop);
 }
 
+/* ---- cancel of pending IO, write-queue rearm, a full ring, run_for ---- */
+typedef struct rearm_state {
+    uint32_t callbacks;
+    uint8_t received[16];
+    size_t received_size;
+    tw_tcp server;
+} rearm_state;
+
+static tw_action rearm_once_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
+    (void)loop;
+    (void)c;
+    rearm_state *r = userdata;
+    TW_ASSERT(result.error == tw_loop_ok && result.value == 3);
+    r->callbacks++;
+    return r->callbacks == 1 ? tw_rearm : tw_disarm;
+}
+
+static tw_action rearm_read_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
+    rearm_state *r = userdata;
+    TW_ASSERT_MSG(result.error == tw_loop_ok, tw_loop_error_name(result.error));
+    r->received_size += result.value;
+    if (r->received_size < 6) {
+        tw_tcp_read(loop, c, r->server, r->received + r->received_size,
+                    sizeof(r->received) - r->received_size, r, rearm_read_cb);
+    }
+    return tw_disarm;
+}
+
+enum { small_ring_entries = 4, small_ring_ops = 64 };
+
+typedef struct many {
+    uint32_t sent;
+    uint32_t received_bytes;
+    uint8_t buffer[small_ring_ops];
+} many;
+
+static tw_action many_sent_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
+    (void)loop;
+    (void)c;
+    TW_ASSERT_MSG(result.error == tw_loop_ok && result.value == 1, tw_loop_error_name(result.error));
+    ((many *)userdata)->sent++;
+    return tw_disarm;
+}
+
+static void test_cancel_rearm_ring_run_for(void) {
+    /* Cancel a recv that waits for data: it completes canceled, the cancel ok. */
+    pair p;
+    pair_open(&p);
+    uint8_t buffer[8];
+    tw_completion c_read = {0};
+    tw_completion c_cancel = {0};
+    tw_loop_error read_error = tw_loop_ok;
+    tw_result cancel_result = {.error = tw_loop_unexpected};
+    tw_tcp_read(p.loop, &c_read, p.server, buffer, sizeof(buffer), &read_error, expect_error_cb);
+    TW_ASSERT(tw_loop_run(p.loop, tw_run_no_wait) == tw_loop_ok);
+    TW_ASSERT(tw_completion_active(&c_read));
+    tw_loop_cancel(p.loop, &c_cancel, &c_read, &cancel_result, cancel_result_cb);
+    TW_ASSERT(tw_loop_run(p.loop, tw_run_until_done) == tw_loop_ok);
+    TW_ASSERT_MSG(read_error == tw_loop_canceled, tw_loop_error_name(read_error));
+    TW_ASSERT_MSG(cancel_result.error == tw_loop_ok, tw_loop_error_name(cancel_result.error));
+
+    /* A write request rearmed by its callback sends its whole buffer again. */
+    rearm_state r = {.server = p.server};
+    tw_write_queue queue = {0};
+    tw_write_request request = {0};
+    tw_tcp_queue_write(p.loop, &queue, &request, p.client, "abc", 3, &r, rearm_once_cb);
+    tw_tcp_read(p.loop, &c_read, p.server, r.received, sizeof(r.received), &r, rearm_read_cb);
+    TW_ASSERT(tw_loop_run(p.loop, tw_run_until_done) == tw_loop_ok);
+    TW_ASSERT(r.callbacks == 2 && r.received_size == 6);
+    TW_ASSERT(memcmp(r.received, "abcabc", 6) == 0);
+    pair_close(&p);
+
+    /* More operations than ring entries: the overflow waits its turn, nothing is lost. */
+    tw_loop *small = NULL;
+    TW_ASSERT(tw_loop_init(&small, &(tw_loop_options){.entries = small_ring_entries}) == tw_loop_ok);
+    pair q;
+    pair_open(&q);
+    static tw_completion sends[small_ring_ops];
+    many m = {0};
+    memset(sends, 0, sizeof(sends));
+    for (uint32_t i = 0; i < small_ring_ops; i++) m.buffer[i] = (uint8_t)i;
+    /* The pair's own loop is the default size; use the small one for the sends. */
+    for (uint32_t i = 0; i < small_ring_ops; i++) {
+        tw_tcp_write(small, &sends[i], q.client, &m.buffer[i], 1, &m, many_sent_cb);
+    }
+    TW_ASSERT(tw_loop_active(small) == small_ring_ops);
+    TW_ASSERT(tw_loop_run(small, tw_run_until_done) == tw_loop_ok);
+    TW_ASSERT(m.sent == small_ring_ops);
+    uint8_t got[small_ring_ops];
+    transfer in = {.size = small_ring_ops, .tcp = q.server};
+    tw_tcp_read(q.loop, &c_read, q.server, in.received, sizeof(in.received), &in, received_cb);
+    TW_ASSERT(tw_loop_run(q.loop, tw_run_until_done) == tw_loop_ok);
+    TW_ASSERT(in.received_size == small_ring_ops);
+    memcpy(got, in.received, small_ring_ops);
+    /* Sends of one socket submitted in order arrive in order. */
+    for (uint32_t i = 0; i < small_ring_ops; i++) TW_ASSERT(got[i] == (uint8_t)i);
+    pair_close(&q);
+    tw_loop_deinit(small);
+
+    /* run_for: stops after the given loop time with a timer still pending. */
+    tw_loop *loop = loop_new();
+    timers t = {0};
+    timer_tag tag = {&t, 1};
+    tw_completion c_timer = {0};
+    tw_loop_timer(loop, &c_timer, 100000 * MS, &tag, timer_cb);
+    uint64_t start_ns = tw_loop_now_ns(loop);
+    TW_ASSERT(tw_loop_run_for(loop, 2 * MS) == tw_loop_ok);
+    TW_ASSERT(tw_loop_now_ns(loop) - start_ns >= 2 * MS);
+    TW_ASSERT(t.fired == 0 && tw_completion_active(&c_timer));
+    tw_loop_cancel(loop, &c_cancel, &c_timer, &cancel_result, cancel_result_cb);
+    TW_ASSERT(tw_loop_run(loop, tw_run_until_done) == tw_loop_ok);
+    TW_ASSERT(t.last.error == tw_loop_canceled);
+    tw_loop_deinit(loop);
+}
+
 static void loop_main(void *arg) {
     (void)arg;
     test_accept_connect_send_recv_close();
     test_queued_writes();
     test_timers_and_async();
     test_bad_input();
+    test_cancel_rearm_ring_run_for();
 }
 
 static void *prepare(tw_test_build build) {
