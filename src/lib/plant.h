@@ -19,6 +19,13 @@ typedef enum tw_plant {
     tw_plant_locker_wake_takes_locked,
     /* Locker: try_lock is a load then a store, not one atomic step. */
     tw_plant_locker_trylock_not_atomic,
+    /* Pool: notify does not wake an idle thread (work waits while threads sleep). */
+    tw_plant_pool_notify_skips_idle,
+    /* Pool: a steal moves the victim's head before copying the tasks out, so the victim
+     * may reuse those slots first. */
+    tw_plant_pool_steal_commits_before_copy,
+    /* Pool: deinit returns without waiting for the last thread to leave. */
+    tw_plant_pool_join_skips_wait,
     tw_plant_count,
 } tw_plant;
 

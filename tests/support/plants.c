@@ -12,6 +12,9 @@ static const struct {
     {"locker_unlock_no_wake", tw_plant_locker_unlock_no_wake},
     {"locker_wake_takes_locked", tw_plant_locker_wake_takes_locked},
     {"locker_trylock_not_atomic", tw_plant_locker_trylock_not_atomic},
+    {"pool_notify_skips_idle", tw_plant_pool_notify_skips_idle},
+    {"pool_steal_commits_before_copy", tw_plant_pool_steal_commits_before_copy},
+    {"pool_join_skips_wait", tw_plant_pool_join_skips_wait},
 };
 
 _Static_assert(sizeof(plants) / sizeof(plants[0]) == tw_plant_count, "name every planted bug");
@@ -27,5 +30,6 @@ bool tw_test_plant_select(const char *name) {
 }
 
 const char *tw_test_plant_names(void) {
-    return "none, locker_unlock_no_wake, locker_wake_takes_locked, locker_trylock_not_atomic";
+    return "none, locker_unlock_no_wake, locker_wake_takes_locked, locker_trylock_not_atomic, "
+           "pool_notify_skips_idle, pool_steal_commits_before_copy, pool_join_skips_wait";
 }

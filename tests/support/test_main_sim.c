@@ -16,7 +16,7 @@
 
 static const char usage_format[] =
     "usage: %s [--seeds N] [--seed-first N] [--strategy random|pct|seeded]\n"
-    "          [--seed N] [--plant NAME] [--net-corruption]\n"
+    "          [--seed N] [--plant NAME] [--net-corruption] [--large]\n"
     "          [--expect-failure lost_wakeup|deadlock|panic|steps_exceeded|any]\n"
     "  --seeds N           sweep N seeds (default 1000), each run twice, hashes compared\n"
     "  --seed-first N      first seed of the sweep (default 1)\n"
@@ -24,6 +24,7 @@ static const char usage_format[] =
     "  --strategy S        scheduler strategy (default: the seed picks)\n"
     "  --plant NAME        switch on a planted bug: %s\n"
     "  --net-corruption    let the simulated network flip bits (off by default)\n"
+    "  --large             the test's larger sim workload\n"
     "  --expect-failure O  pass only if some seed of the sweep fails with outcome O\n"
     "                      (lost_wakeup: a deadlock whose report names a lost wake-up)\n";
 
@@ -36,6 +37,7 @@ typedef struct runner_flags {
     const char *plant;
     const char *expect; /* NULL: every seed must pass */
     bool net_corruption;
+    bool large;
 } runner_flags;
 
 static int usage(const char *program, const char *problem, const char *value) {
@@ -54,6 +56,10 @@ static int parse(int argc, char **argv, runner_flags *f) {
         }
         if (strcmp(flag, "--net-corruption") == 0) {
             f->net_corruption = true;
+            continue;
+        }
+        if (strcmp(flag, "--large") == 0) {
+            f->large = true;
             continue;
         }
         if (i + 1 >= argc) return usage(argv[0], "a value is missing after", flag);
@@ -96,9 +102,10 @@ static int parse(int argc, char **argv, runner_flags *f) {
 }
 
 static void print_repro(const char *program, const runner_flags *f, const tw_sim_report *report) {
-    printf("repro: %s --seed %" PRIu64 " --strategy %s%s%s%s\n", program, report->seed,
+    printf("repro: %s --seed %" PRIu64 " --strategy %s%s%s%s%s\n", program, report->seed,
            tw_sim_strategy_name(report->strategy), f->plant != NULL ? " --plant " : "",
-           f->plant != NULL ? f->plant : "", f->net_corruption ? " --net-corruption" : "");
+           f->plant != NULL ? f->plant : "", f->net_corruption ? " --net-corruption" : "",
+           f->large ? " --large" : "");
 }
 
 typedef struct sweep_totals {
@@ -115,7 +122,7 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
     runner_flags f;
     int rc = parse(argc, argv, &f);
     if (rc != 0) return rc;
-    void *arg = test->prepare(tw_test_build_sim);
+    void *arg = test->prepare(f.large ? tw_test_build_sim_large : tw_test_build_sim);
     tw_sim_options options = {.strategy = f.strategy,
                               .net = {.faults_off = test->sim_faults_off,
                                       .disruptions_off = test->sim_disruptions_off,

@@ -15,6 +15,7 @@
 typedef enum tw_test_build {
     tw_test_build_real,
     tw_test_build_sim,
+    tw_test_build_sim_large, /* the sim runner's --large: fewer seeds, bigger runs */
 } tw_test_build;
 
 typedef struct tw_test_case {
