@@ -76,9 +76,17 @@ static void event_wait(tw_pool_event *event) {
     }
 }
 
+/* Never overwrites the shutdown state. Upstream swaps unconditionally, which hangs: a
+ * notifier that won its sync-word CAS before shutdown, but reaches this swap after it,
+ * turns "shutdown" back into "notified"; one sleeper takes that token and the others sleep
+ * for ever. The simulator found it (pool_sim, seed 1003325, random). */
 static void event_notify(tw_pool_event *event) {
-    uint32_t old = tw_atomic_exchange_u32(&event->state, event_notified, tw_release);
-    if (old == event_waiting) (void)tw_futex_wake(&event->state, 1);
+    uint32_t state = tw_atomic_load_u32(&event->state, tw_relaxed);
+    for (;;) {
+        if (state == event_shutdown) return;
+        if (tw_atomic_cas_weak_u32(&event->state, &state, event_notified, tw_release, tw_relaxed)) break;
+    }
+    if (state == event_waiting) (void)tw_futex_wake(&event->state, 1);
 }
 
 /* Wakes every sleeper whatever the old state was. Upstream wakes only when the old state
