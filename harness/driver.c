@@ -72,6 +72,19 @@ void tw_driver_print_line(FILE *out, const tw_sim_report *report) {
             tw_sim_outcome_name(report->outcome));
 }
 
+void tw_driver_print_net(FILE *out, const char *name, const tw_sim_net_counts *n) {
+    TW_ASSERT(out != NULL && name != NULL && n != NULL);
+    fprintf(out,
+            "%s: network: %" PRIu64 " connections, %" PRIu64 " segments, %" PRIu64
+            " bytes; faults: %" PRIu64 " partial sends, %" PRIu64 " partial receives, %" PRIu64
+            " latency spikes, %" PRIu64 " resets, %" PRIu64 " refused connects, %" PRIu64
+            " timed-out connects, %" PRIu64 " partitions, %" PRIu64 " corruptions, %" PRIu64
+            " send stalls\n",
+            name, n->connections, n->segments, n->bytes, n->partial_sends, n->partial_receives,
+            n->latency_spikes, n->resets, n->refused, n->connect_timeouts, n->partitions,
+            n->corruptions, n->send_stalls);
+}
+
 bool tw_driver_parse_u64(const char *text, uint64_t *value) {
     TW_ASSERT(value != NULL);
     if (text == NULL || text[0] == '\0' || text[0] == '-' || text[0] == '+' || text[0] == ' ') {

@@ -30,6 +30,9 @@ bool tw_driver_diagnose(const tw_sim_options *options, tw_thread_fn main_fn, voi
 /* "seed=42 strategy=pct steps=.. switches=.. time_ns=.. hash=0123456789abcdef outcome=passed" */
 void tw_driver_print_line(FILE *out, const tw_sim_report *report);
 
+/* "<name>: network: ... connections ...; faults: ..." */
+void tw_driver_print_net(FILE *out, const char *name, const tw_sim_net_counts *net);
+
 /* A seed or count: decimal or 0x-prefixed hex, the whole string, no sign. */
 bool tw_driver_parse_u64(const char *text, uint64_t *value);
 

@@ -190,3 +190,19 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *er
     *count = used;
     return decisions;
 }
+
+void tw_sim_net_counts_add(tw_sim_net_counts *total, const tw_sim_net_counts *one) {
+    TW_ASSERT(total != NULL && one != NULL);
+    total->connections += one->connections;
+    total->segments += one->segments;
+    total->bytes += one->bytes;
+    total->partial_sends += one->partial_sends;
+    total->partial_receives += one->partial_receives;
+    total->latency_spikes += one->latency_spikes;
+    total->resets += one->resets;
+    total->refused += one->refused;
+    total->connect_timeouts += one->connect_timeouts;
+    total->partitions += one->partitions;
+    total->corruptions += one->corruptions;
+    total->send_stalls += one->send_stalls;
+}

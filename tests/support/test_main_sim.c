@@ -153,19 +153,7 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
         totals.futex_waits += report->futex_waits;
         totals.spurious += report->spurious_wakes + report->cas_spurious_failures;
         totals.sweep_hash = totals.sweep_hash * 0x100000001b3ULL ^ report->hash;
-        const tw_sim_net_counts *n = &report->net;
-        totals.net.connections += n->connections;
-        totals.net.segments += n->segments;
-        totals.net.bytes += n->bytes;
-        totals.net.partial_sends += n->partial_sends;
-        totals.net.partial_receives += n->partial_receives;
-        totals.net.latency_spikes += n->latency_spikes;
-        totals.net.resets += n->resets;
-        totals.net.refused += n->refused;
-        totals.net.connect_timeouts += n->connect_timeouts;
-        totals.net.partitions += n->partitions;
-        totals.net.corruptions += n->corruptions;
-        totals.net.send_stalls += n->send_stalls;
+        tw_sim_net_counts_add(&totals.net, &report->net);
         tw_driver_progress(test->name, i + 1, f.seeds, report->outcome != tw_sim_passed);
 
         if (!run->deterministic) {
@@ -226,16 +214,6 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
            test->name, f.seeds, f.seed_first, f.seed_first + f.seeds - 1,
            tw_sim_strategy_name(f.strategy), totals.steps, totals.switches, totals.futex_waits,
            totals.spurious, totals.sweep_hash);
-    const tw_sim_net_counts *n = &totals.net;
-    if (n->connections > 0) {
-        printf("%s: network: %" PRIu64 " connections, %" PRIu64 " segments, %" PRIu64
-               " bytes; faults: %" PRIu64 " partial sends, %" PRIu64 " partial receives, %" PRIu64
-               " latency spikes, %" PRIu64 " resets, %" PRIu64 " refused connects, %" PRIu64
-               " timed-out connects, %" PRIu64 " partitions, %" PRIu64 " corruptions, %" PRIu64
-               " send stalls\n",
-               test->name, n->connections, n->segments, n->bytes, n->partial_sends,
-               n->partial_receives, n->latency_spikes, n->resets, n->refused, n->connect_timeouts,
-               n->partitions, n->corruptions, n->send_stalls);
-    }
+    if (totals.net.connections > 0) tw_driver_print_net(stdout, test->name, &totals.net);
     return 0;
 }

@@ -129,6 +129,9 @@ typedef struct tw_sim_net_counts {
     uint64_t send_stalls; /* sends that waited for the reader to drain (backpressure) */
 } tw_sim_net_counts;
 
+/* total += one, field by field. */
+void tw_sim_net_counts_add(tw_sim_net_counts *total, const tw_sim_net_counts *one);
+
 typedef struct tw_sim_options {
     uint64_t seed;
     tw_sim_strategy strategy;
