@@ -6,6 +6,8 @@
 #define TWIN_BENCH_PINGPONG_COMMON_H
 
 #include <errno.h>
+
+#include "bench_common.h"
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,44 +22,6 @@
 #define PP_PORT_DEFAULT 3131u
 #define PP_COUNT_DEFAULT 500000u
 
-/* Set by main() before anything else; used as the prefix of every message. */
-static const char *pp_prog = "twin-pingpong";
-
-/* Assert-style checks that stay on regardless of NDEBUG. */
-#define PP_CHECK(cond)                                                                   \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s: check failed: %s (%s:%d)\n", pp_prog, #cond, __FILE__, \
-                    __LINE__);                                                           \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
-/* For system calls that return -1 and set errno. */
-#define PP_CHECK_SYS(expr, name)                                                         \
-    do {                                                                                 \
-        if ((expr) < 0) {                                                                \
-            int pp_err_ = errno;                                                         \
-            fprintf(stderr, "%s: %s failed: %s\n", pp_prog, (name), strerror(pp_err_)); \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
-/* For pthread-style calls that return an error number (0 = success). */
-#define PP_CHECK_ERRNUM(expr, name)                                                      \
-    do {                                                                                 \
-        int pp_rc_ = (expr);                                                             \
-        if (pp_rc_ != 0) {                                                               \
-            fprintf(stderr, "%s: %s failed: %s\n", pp_prog, (name), strerror(pp_rc_));  \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static inline _Noreturn void pp_fail(const char *what) {
-    fprintf(stderr, "%s: %s\n", pp_prog, what);
-    exit(1);
-}
-
 /* ---- flags ---- */
 enum pp_layout { PP_LAYOUT_THREADS, PP_LAYOUT_SINGLE };
 
@@ -67,37 +31,22 @@ struct pp_opts {
     enum pp_layout layout;
 };
 
-static inline void pp_usage(FILE *f) {
-    fprintf(f, "usage: %s [--count N] [--port P] [--layout threads|single]\n", pp_prog);
-}
+#define PP_USAGE "[--count N] [--port P] [--layout threads|single]"
+
+static inline void pp_usage(FILE *f) { fprintf(f, "usage: %s %s\n", bench_prog, PP_USAGE); }
 
 static inline _Noreturn void pp_bad_flag(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 static inline _Noreturn void pp_bad_flag(const char *fmt, ...) {
+    char accepted[256];
+    snprintf(accepted, sizeof(accepted), "--count N (integer >= 1, default %u), --port P (1..65535, default %u),"
+            " --layout threads|single (default threads); --flag=value also accepted",
+            PP_COUNT_DEFAULT, PP_PORT_DEFAULT);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", pp_prog);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    fprintf(stderr,
-            "accepted: --count N (integer >= 1, default %u), --port P (1..65535, default %u),"
-            " --layout threads|single (default threads); --flag=value also accepted\n",
-            PP_COUNT_DEFAULT, PP_PORT_DEFAULT);
-    pp_usage(stderr);
-    exit(2);
+    bench_bad_flag_v(accepted, PP_USAGE, fmt, ap);
 }
 
-/* Parse a decimal integer in [min, max]; the whole string must be digits. */
-static inline int pp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-    if (s[0] < '0' || s[0] > '9') return 0; /* also rejects "", "-1", "+1", " 1" */
-    errno = 0;
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
 
 static inline struct pp_opts pp_parse_args(int argc, char **argv) {
     struct pp_opts o = {PP_COUNT_DEFAULT, PP_PORT_DEFAULT, PP_LAYOUT_THREADS};
@@ -127,11 +76,11 @@ static inline struct pp_opts pp_parse_args(int argc, char **argv) {
         if (name == NULL) pp_bad_flag("unknown flag '%s'", arg);
         uint64_t v = 0;
         if (strcmp(name, "--count") == 0) {
-            if (!pp_parse_u64(val, 1, UINT64_MAX, &v))
+            if (!bench_parse_u64(val, 1, UINT64_MAX, &v))
                 pp_bad_flag("bad value for --count: '%s' (want an integer >= 1)", val);
             o.count = v;
         } else if (strcmp(name, "--port") == 0) {
-            if (!pp_parse_u64(val, 1, 65535, &v))
+            if (!bench_parse_u64(val, 1, 65535, &v))
                 pp_bad_flag("bad value for --port: '%s' (want an integer in 1..65535)", val);
             o.port = (unsigned)v;
         } else {
@@ -168,16 +117,11 @@ static inline int pp_match_byte(struct pp_matcher *m, char c) {
 static inline _Noreturn void pp_protocol_error(const char *side, const struct pp_matcher *m,
                                                char c) {
     fprintf(stderr, "%s: %s: protocol error: got byte 0x%02x at offset %u of \"%.4s\\n\"\n",
-            pp_prog, side, (unsigned)(unsigned char)c, m->pos, m->msg);
+            bench_prog, side, (unsigned)(unsigned char)c, m->pos, m->msg);
     exit(1);
 }
 
 /* ---- timing and output ---- */
-static inline uint64_t pp_now_ns(void) {
-    struct timespec t;
-    PP_CHECK_SYS(clock_gettime(CLOCK_MONOTONIC, &t), "clock_gettime");
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static inline void pp_report(const char *impl, const struct pp_opts *o, uint64_t start_ns,
                              uint64_t end_ns) {
@@ -185,7 +129,7 @@ static inline void pp_report(const char *impl, const struct pp_opts *o, uint64_t
     double rate = seconds > 0 ? (double)o->count / seconds : 0.0;
     printf("pingpong: impl=%s layout=%s roundtrips=%llu seconds=%.6f roundtrips_per_s=%.1f\n",
            impl, pp_layout_name(o->layout), (unsigned long long)o->count, seconds, rate);
-    PP_CHECK(fflush(stdout) == 0);
+    BENCH_CHECK(fflush(stdout) == 0);
 }
 
 #endif /* TWIN_BENCH_PINGPONG_COMMON_H */

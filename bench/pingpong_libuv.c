@@ -18,7 +18,7 @@
     do {                                                                                 \
         int pp_uvrc_ = (expr);                                                           \
         if (pp_uvrc_ < 0) {                                                              \
-            fprintf(stderr, "%s: %s failed: %s\n", pp_prog, (name), uv_strerror(pp_uvrc_)); \
+            fprintf(stderr, "%s: %s failed: %s\n", bench_prog, (name), uv_strerror(pp_uvrc_)); \
             exit(1);                                                                     \
         }                                                                                \
     } while (0)
@@ -52,7 +52,7 @@ static void srv_on_write(uv_write_t *req, int status) {
 }
 
 static void srv_write_pong(void) {
-    PP_CHECK(!srv_write_busy);
+    BENCH_CHECK(!srv_write_busy);
     uv_buf_t b = uv_buf_init(pong_msg, PP_MSG_LEN);
     srv_write_busy = 1;
     PP_CHECK_UV(uv_write(&srv_write_req, (uv_stream_t *)&srv_conn, &b, 1, srv_on_write),
@@ -68,7 +68,7 @@ static void srv_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void srv_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread == UV_EOF) {
         /* The client shut down its write side: close everything; the loop then ends. */
-        if (srv_match.pos != 0) pp_fail("server: EOF in the middle of a PING");
+        if (srv_match.pos != 0) bench_fail("server: EOF in the middle of a PING");
         uv_close((uv_handle_t *)s, NULL);
         uv_close((uv_handle_t *)&srv_listener, NULL);
         return;
@@ -160,11 +160,11 @@ static void cli_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void cli_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-    if (nread == UV_EOF) pp_fail("client: server closed the connection early");
+    if (nread == UV_EOF) bench_fail("client: server closed the connection early");
     PP_CHECK_UV((int)nread, "read(client)");
     for (ssize_t i = 0; i < nread; i++) {
         /* One ping is outstanding, so nothing may follow its pong. */
-        if (!cli_awaiting_pong) pp_fail("client: unexpected bytes after a PONG");
+        if (!cli_awaiting_pong) bench_fail("client: unexpected bytes after a PONG");
         int r = pp_match_byte(&cli_match, buf->base[i]);
         if (r < 0) pp_protocol_error("client", &cli_match, buf->base[i]);
         if (r > 0) {
@@ -172,7 +172,7 @@ static void cli_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
             if (++cli_done < opts.count) {
                 cli_send_ping();
             } else {
-                cli_end_ns = pp_now_ns();
+                cli_end_ns = bench_now_ns();
                 PP_CHECK_UV(uv_read_stop(s), "uv_read_stop(client)");
                 /* SHUT_WR once pending writes are flushed, then close. */
                 PP_CHECK_UV(uv_shutdown(&cli_shutdown_req, s, cli_on_shutdown), "uv_shutdown");
@@ -184,7 +184,7 @@ static void cli_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void cli_on_connect(uv_connect_t *req, int status) {
     (void)req;
     if (status < 0) {
-        fprintf(stderr, "%s: connect to %s:%u failed: %s\n", pp_prog, PP_ADDR, opts.port,
+        fprintf(stderr, "%s: connect to %s:%u failed: %s\n", bench_prog, PP_ADDR, opts.port,
                 uv_strerror(status));
         exit(1);
     }
@@ -192,7 +192,7 @@ static void cli_on_connect(uv_connect_t *req, int status) {
     PP_CHECK_UV(uv_tcp_nodelay(&cli_sock, 1), "uv_tcp_nodelay(client)");
     PP_CHECK_UV(uv_read_start((uv_stream_t *)&cli_sock, cli_alloc, cli_on_read),
                 "uv_read_start(client)");
-    cli_start_ns = pp_now_ns();
+    cli_start_ns = bench_now_ns();
     cli_send_ping();
 }
 
@@ -204,7 +204,7 @@ static void cli_connect(uv_loop_t *loop, const struct sockaddr_in *addr) {
 }
 
 int main(int argc, char **argv) {
-    pp_prog = "twin-pingpong-libuv";
+    bench_prog = "twin-pingpong-libuv";
     opts = pp_parse_args(argc, argv);
 
     struct sockaddr_in addr;
@@ -224,15 +224,15 @@ int main(int argc, char **argv) {
         PP_CHECK_UV(uv_loop_init(&server_loop), "uv_loop_init(server)");
         srv_listen(&server_loop, &addr);
         pthread_t server;
-        PP_CHECK_ERRNUM(pthread_create(&server, NULL, server_thread, &server_loop),
+        BENCH_CHECK_ERRNUM(pthread_create(&server, NULL, server_thread, &server_loop),
                         "pthread_create");
         cli_connect(&client_loop, &addr);
         PP_CHECK_UV(uv_run(&client_loop, UV_RUN_DEFAULT), "uv_run(client)");
-        PP_CHECK_ERRNUM(pthread_join(server, NULL), "pthread_join");
+        BENCH_CHECK_ERRNUM(pthread_join(server, NULL), "pthread_join");
         PP_CHECK_UV(uv_loop_close(&server_loop), "uv_loop_close(server)");
     }
     PP_CHECK_UV(uv_loop_close(&client_loop), "uv_loop_close(client)");
-    PP_CHECK(cli_done == opts.count);
+    BENCH_CHECK(cli_done == opts.count);
 
     pp_report("libuv", &opts, cli_start_ns, cli_end_ns);
     return 0;

@@ -18,17 +18,25 @@
 #define POOLBENCH_DEPTH_DEFAULT 19u
 #define POOLBENCH_DEPTH_MAX 24u
 
+/* Each test has its own completion state: a worker that finished the last task of one
+ * test may still be returning from it while the next test starts. */
+typedef struct bench_run {
+    tw_atomic_u64 completed;
+    uint64_t expected;
+    tw_atomic_u32 done;
+} bench_run;
+
 typedef struct bench_task {
     tw_pool_task task;
+    bench_run *run;
     uint32_t index;
     uint32_t depth;
 } bench_task;
 
 static tw_pool pool;
 static bench_task *tasks;
-static tw_atomic_u64 completed;
-static uint64_t expected;
-static tw_atomic_u32 done;
+static bench_run run_outside;
+static bench_run run_fanout;
 
 static uint64_t now_ns(void) {
     struct timespec t;
@@ -36,17 +44,14 @@ static uint64_t now_ns(void) {
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static void finish_one(void) {
-    if (tw_atomic_fetch_add_u64(&completed, 1, tw_relaxed) + 1 == expected) {
-        tw_atomic_store_u32(&done, 1, tw_release);
-        (void)tw_futex_wake(&done, TW_FUTEX_WAKE_ALL);
+static void finish_one(bench_run *run) {
+    if (tw_atomic_fetch_add_u64(&run->completed, 1, tw_acq_rel) + 1 == run->expected) {
+        tw_atomic_store_u32(&run->done, 1, tw_release);
+        (void)tw_futex_wake(&run->done, TW_FUTEX_WAKE_ALL);
     }
 }
 
-static void empty_task(tw_pool_task *task) {
-    (void)task;
-    finish_one();
-}
+static void empty_task(tw_pool_task *task) { finish_one(TW_CONTAINER_OF(task, bench_task, task)->run); }
 
 static void fanout_task(tw_pool_task *task) {
     bench_task *t = TW_CONTAINER_OF(task, bench_task, task);
@@ -58,25 +63,25 @@ static void fanout_task(tw_pool_task *task) {
         tw_pool_batch_push(&children, tw_pool_batch_of(&right->task));
         tw_pool_schedule(&pool, children);
     }
-    finish_one();
+    finish_one(t->run);
 }
 
-static void wait_done(void) {
-    while (tw_atomic_load_u32(&done, tw_acquire) == 0) (void)tw_futex_wait(&done, 0, TW_TIMEOUT_NONE);
+static void wait_done(bench_run *run) {
+    while (tw_atomic_load_u32(&run->done, tw_acquire) == 0) (void)tw_futex_wait(&run->done, 0, TW_TIMEOUT_NONE);
 }
 
-static void report(const char *test, uint64_t count, uint64_t elapsed_ns) {
-    TW_ASSERT(tw_atomic_load_u64(&completed, tw_acquire) == count);
+static void report(bench_run *run, const char *test, uint64_t count, uint64_t elapsed_ns) {
+    TW_ASSERT(tw_atomic_load_u64(&run->completed, tw_acquire) == count);
     double seconds = (double)elapsed_ns / 1e9;
     printf("poolbench: impl=twin test=%s tasks=%" PRIu64 " seconds=%.6f tasks_per_s=%.1f\n", test,
            count, seconds, (double)count / seconds);
 }
 
-static void reset(uint64_t count, tw_pool_callback callback) {
-    for (uint64_t i = 0; i < count; i++) tasks[i] = (bench_task){.task = {.callback = callback}, .index = (uint32_t)i};
-    tw_atomic_store_u64(&completed, 0, tw_relaxed);
-    tw_atomic_store_u32(&done, 0, tw_relaxed);
-    expected = count;
+static void prepare(bench_run *run, uint64_t count, tw_pool_callback callback) {
+    for (uint64_t i = 0; i < count; i++) {
+        tasks[i] = (bench_task){.task = {.callback = callback}, .run = run, .index = (uint32_t)i};
+    }
+    run->expected = count;
 }
 
 static int usage(const char *problem, const char *value) {
@@ -115,19 +120,21 @@ int main(int argc, char **argv) {
     tw_pool_init(&pool, NULL);
 
     if (strcmp(test, "fanout") != 0) {
-        reset(count, empty_task);
+        prepare(&run_outside, count, empty_task);
         uint64_t start = now_ns();
         for (uint64_t i = 0; i < count; i++) tw_pool_schedule(&pool, tw_pool_batch_of(&tasks[i].task));
-        wait_done();
-        report("outside", count, now_ns() - start);
+        wait_done(&run_outside);
+        report(&run_outside, "outside", count, now_ns() - start);
     }
     if (strcmp(test, "outside") != 0) {
-        reset(tree, fanout_task);
+        /* The outside test's tasks are all done (its run said so), so their structs may be
+         * reused; a worker may still be returning from the last one, touching only run_outside. */
+        prepare(&run_fanout, tree, fanout_task);
         tasks[0].depth = (uint32_t)depth;
         uint64_t start = now_ns();
         tw_pool_schedule(&pool, tw_pool_batch_of(&tasks[0].task));
-        wait_done();
-        report("fanout", tree, now_ns() - start);
+        wait_done(&run_fanout);
+        report(&run_fanout, "fanout", tree, now_ns() - start);
     }
     tw_pool_shutdown(&pool);
     tw_pool_deinit(&pool);
