@@ -821,9 +821,33 @@ tw_loop_error tw_io_init(tw_io **io_out, uint32_t entries) {
     return tw_loop_ok;
 }
 
+/* Removes from a socket's queue every operation this loop submitted. */
+static void drop_ops_of(op_fifo *fifo, tw_io *io) {
+    tw_completion *c = fifo->head;
+    while (c != NULL) {
+        tw_completion *next = op_of(c)->next;
+        if (op_of(c)->io == io) (void)fifo_remove(fifo, c);
+        c = next;
+    }
+}
+
 void tw_io_deinit(tw_io *io) {
     TW_ASSERT(io != NULL);
-    /* Sockets stay in the network's table until the world ends (fds are never reused). */
+    /* As io_uring_queue_exit cancels what is in flight: drop this loop's pending
+     * operations, so nothing later reaches its freed ready list. Sockets stay in the
+     * network's table until the world ends (fds are never reused). */
+    tw_sim_net *net = io->net;
+    for (uint32_t i = 0; i < net->sockets_count; i++) {
+        sim_socket *socket = &net->sockets[i];
+        drop_ops_of(&socket->accepts, io);
+        drop_ops_of(&socket->recvs, io);
+        drop_ops_of(&socket->sends, io);
+        if (socket->connecting != NULL && op_of(socket->connecting)->io == io) {
+            tw_sim_event_cancel(net->world, &socket->connect_event);
+            socket->connecting = NULL;
+            socket->state = socket_open;
+        }
+    }
     tw_free(io);
 }
 

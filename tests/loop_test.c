@@ -541,6 +541,29 @@ static void test_cancel_rearm_ring_run_for(void) {
     pair_close(&q);
     tw_loop_deinit(small);
 
+    /* Deinit with a recv pending: it is dropped (as io_uring cancels it), and bytes sent to
+     * its socket afterwards still reach a later read on another loop. */
+    pair d;
+    pair_open(&d);
+    tw_loop *other = loop_new();
+    tw_completion c_pending = {0};
+    uint8_t pending_buffer[4];
+    bool pending_ran = false;
+    tw_tcp_read(other, &c_pending, d.server, pending_buffer, sizeof(pending_buffer), &pending_ran, expect_ok_cb);
+    TW_ASSERT(tw_loop_run(other, tw_run_no_wait) == tw_loop_ok);
+    tw_loop_deinit(other);
+    static const uint8_t four[4] = {4, 3, 2, 1};
+    transfer late_out = {.data = four, .size = sizeof(four), .tcp = d.client};
+    transfer late_in = {.size = sizeof(four), .tcp = d.server};
+    tw_completion c_late_write = {0};
+    tw_completion c_late_read = {0};
+    tw_tcp_write(d.loop, &c_late_write, d.client, four, sizeof(four), &late_out, sent_cb);
+    tw_tcp_read(d.loop, &c_late_read, d.server, late_in.received, sizeof(late_in.received), &late_in, received_cb);
+    TW_ASSERT(tw_loop_run(d.loop, tw_run_until_done) == tw_loop_ok);
+    TW_ASSERT(!pending_ran && late_in.received_size == sizeof(four));
+    TW_ASSERT(memcmp(late_in.received, four, sizeof(four)) == 0);
+    pair_close(&d);
+
     /* run_for: stops after the given loop time with a timer still pending. */
     tw_loop *loop = loop_new();
     timers t = {0};
