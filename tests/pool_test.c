@@ -50,9 +50,12 @@ static work *tasks_storage;
 static uint32_t tasks_storage_count;
 
 static void complete_one(run *r) {
+    /* Read before the increment: once the last increment is seen, the main thread moves
+     * on and rewrites expected for the next phase (TSan caught a read after it). */
+    uint32_t expected = r->expected;
     uint32_t completed = tw_atomic_fetch_add_u32(&r->completed, 1, tw_acq_rel) + 1;
-    TW_ASSERT(completed <= r->expected);
-    if (completed == r->expected) {
+    TW_ASSERT(completed <= expected);
+    if (completed == expected) {
         tw_atomic_store_u32(&r->done, 1, tw_release);
         (void)tw_futex_wake(&r->done, TW_FUTEX_WAKE_ALL);
     }
