@@ -69,6 +69,38 @@ static inline int bench_parse_u64(const char *s, uint64_t min, uint64_t max, uin
     return 1;
 }
 
+typedef enum bench_flag_status {
+    bench_flag_ok,
+    bench_flag_help,     /* --help or -h */
+    bench_flag_unknown,  /* argv[*i] is none of names */
+    bench_flag_no_value, /* the last argument, with no value after it */
+} bench_flag_status;
+
+/* argv[*i] is a flag "--x V" or "--x=V" with --x one of names: sets *name and *value and
+ * moves *i past a separate value. */
+static inline bench_flag_status bench_next_flag(int argc, char **argv, int *i,
+                                                const char *const *names, size_t names_count,
+                                                const char **name, const char **value) {
+    const char *arg = argv[*i];
+    *name = NULL;
+    *value = NULL;
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return bench_flag_help;
+    for (size_t k = 0; k < names_count; k++) {
+        size_t n = strlen(names[k]);
+        if (strncmp(arg, names[k], n) != 0 || (arg[n] != '\0' && arg[n] != '=')) continue;
+        *name = names[k];
+        if (arg[n] == '=') {
+            *value = arg + n + 1;
+        } else if (*i + 1 < argc) {
+            *value = argv[++*i];
+        } else {
+            return bench_flag_no_value;
+        }
+        return bench_flag_ok;
+    }
+    return bench_flag_unknown;
+}
+
 static inline uint64_t bench_now_ns(void) {
     struct timespec t;
     BENCH_CHECK_SYS(clock_gettime(CLOCK_MONOTONIC, &t), "clock_gettime");

@@ -51,29 +51,17 @@ static inline _Noreturn void pp_bad_flag(const char *fmt, ...) {
 static inline struct pp_opts pp_parse_args(int argc, char **argv) {
     struct pp_opts o = {PP_COUNT_DEFAULT, PP_PORT_DEFAULT, PP_LAYOUT_THREADS};
     for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            pp_usage(stdout);
-            exit(0);
-        }
         static const char *const names[] = {"--count", "--port", "--layout"};
         const char *name = NULL;
         const char *val = NULL;
-        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-            size_t n = strlen(names[k]);
-            if (strncmp(arg, names[k], n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
-                name = names[k];
-                if (arg[n] == '=') {
-                    val = arg + n + 1;
-                } else if (i + 1 < argc) {
-                    val = argv[++i];
-                } else {
-                    pp_bad_flag("flag %s needs a value", name);
-                }
-                break;
-            }
+        switch (bench_next_flag(argc, argv, &i, names, sizeof names / sizeof names[0], &name, &val)) {
+        case bench_flag_help:
+            pp_usage(stdout);
+            exit(0);
+        case bench_flag_unknown: pp_bad_flag("unknown flag '%s'", argv[i]);
+        case bench_flag_no_value: pp_bad_flag("flag %s needs a value", name);
+        case bench_flag_ok: break;
         }
-        if (name == NULL) pp_bad_flag("unknown flag '%s'", arg);
         uint64_t v = 0;
         if (strcmp(name, "--count") == 0) {
             if (!bench_parse_u64(val, 1, UINT64_MAX, &v))

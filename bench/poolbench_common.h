@@ -64,29 +64,17 @@ static inline _Noreturn void pb_bad_flag(const char *fmt, ...) {
 static inline struct pb_opts pb_parse_args(int argc, char **argv) {
     struct pb_opts o = {PB_TEST_OUTSIDE | PB_TEST_FANOUT, PB_TASKS_DEFAULT, PB_DEPTH_DEFAULT};
     for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            pb_usage(stdout);
-            exit(0);
-        }
         static const char *const names[] = {"--test", "--tasks", "--depth"};
         const char *name = NULL;
         const char *val = NULL;
-        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-            size_t n = strlen(names[k]);
-            if (strncmp(arg, names[k], n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
-                name = names[k];
-                if (arg[n] == '=') {
-                    val = arg + n + 1;
-                } else if (i + 1 < argc) {
-                    val = argv[++i];
-                } else {
-                    pb_bad_flag("flag %s needs a value", name);
-                }
-                break;
-            }
+        switch (bench_next_flag(argc, argv, &i, names, sizeof names / sizeof names[0], &name, &val)) {
+        case bench_flag_help:
+            pb_usage(stdout);
+            exit(0);
+        case bench_flag_unknown: pb_bad_flag("unknown flag '%s'", argv[i]);
+        case bench_flag_no_value: pb_bad_flag("flag %s needs a value", name);
+        case bench_flag_ok: break;
         }
-        if (name == NULL) pb_bad_flag("unknown flag '%s'", arg);
         uint64_t v = 0;
         if (strcmp(name, "--test") == 0) {
             if (strcmp(val, "outside") == 0) {

@@ -98,7 +98,7 @@ static void event_close(tw_pool_event *event) {
     if (old != event_shutdown) (void)tw_futex_wake(&event->state, TW_FUTEX_WAKE_ALL);
 }
 
-/* ---- the queue: many producers, one consumer at a time (a try-lock) ---------------- */
+/* ---- the queue: many producers, one consumer at once, by try-lock ------------------ */
 
 enum {
     queue_has_cache = 1,
