@@ -2,10 +2,11 @@
 # Installs the Debian packages twin needs, only those missing. Sourced by the other scripts.
 # Packages: cmake ninja-build gcc clang libclang-rt-14-dev (clang's sanitizer runtimes),
 # pkg-config, liburing-dev (the real loop), libuv1-dev (the ping-pong peer), libglib2.0-dev
-# and libomp-14-dev (the thread-pool peers: GThreadPool, and OpenMP under clang).
+# and libomp-14-dev (the thread-pool peers: GThreadPool, and OpenMP under clang), libxxhash-dev
+# (the protocol's XXH3 checksums).
 twin_deps() {
   local packages=(cmake ninja-build gcc clang libclang-rt-14-dev libc6-dev pkg-config liburing-dev
-                  libuv1-dev libglib2.0-dev libomp-14-dev)
+                  libuv1-dev libglib2.0-dev libomp-14-dev libxxhash-dev)
   local missing=()
   local p
   for p in "${packages[@]}"; do
