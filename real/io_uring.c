@@ -34,8 +34,9 @@ struct tw_io {
     uint32_t submitted;    /* operations the kernel owns (not counting the eventfd read) */
 };
 
-/* user_data of the internal eventfd read: never a completion's address. */
-#define TW_IO_EVENT_TAG ((uint64_t)1)
+/* user_data of internal operations: never a completion's address. */
+#define TW_IO_EVENT_TAG ((uint64_t)1)  /* the eventfd read */
+#define TW_IO_IGNORE_TAG ((uint64_t)2) /* the cancel before a close */
 
 _Static_assert(sizeof(struct sockaddr_in6) + sizeof(socklen_t) <= TW_COMPLETION_BACKEND_SIZE,
                "a completion's backend area holds a socket address and its length");
@@ -166,8 +167,33 @@ static struct io_uring_sqe *get_sqe(tw_io *io) {
     return io_uring_get_sqe(&io->ring);
 }
 
+/* A close cancels every operation this ring has pending on the socket first (they
+ * complete with canceled), as in the sim: IORING_OP_CLOSE alone would leave a pending recv
+ * holding the file open, so the peer would never see the close. The cancel is hard-linked,
+ * so the close runs even when there is nothing to cancel. */
+static bool submit_close(tw_io *io, tw_completion *completion) {
+    enable(io);
+    if (io_uring_sq_space_left(&io->ring) < 2) {
+        int rc;
+        do rc = io_uring_submit(&io->ring);
+        while (rc == -EINTR);
+        if (io_uring_sq_space_left(&io->ring) < 2) return false;
+    }
+    struct io_uring_sqe *cancel = io_uring_get_sqe(&io->ring);
+    struct io_uring_sqe *close_sqe = io_uring_get_sqe(&io->ring);
+    TW_ASSERT(cancel != NULL && close_sqe != NULL);
+    io_uring_prep_cancel_fd(cancel, completion->args.close.socket, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_flags(cancel, IOSQE_IO_HARDLINK);
+    io_uring_sqe_set_data64(cancel, TW_IO_IGNORE_TAG);
+    io_uring_prep_close(close_sqe, completion->args.close.socket);
+    io_uring_sqe_set_data64(close_sqe, (uint64_t)(uintptr_t)completion);
+    io->submitted++;
+    return true;
+}
+
 bool tw_io_submit(tw_io *io, tw_completion *completion) {
     TW_ASSERT(io != NULL && completion != NULL);
+    if (completion->op == tw_op_close) return submit_close(io, completion);
     struct io_uring_sqe *sqe = get_sqe(io);
     if (sqe == NULL) return false;
     address_space *space = address_space_of(completion);
@@ -193,9 +219,7 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
     case tw_op_shutdown:
         io_uring_prep_shutdown(sqe, completion->args.shutdown.socket, SHUT_WR);
         break;
-    case tw_op_close:
-        io_uring_prep_close(sqe, completion->args.close.socket);
-        break;
+    case tw_op_close: /* submit_close */
     case tw_op_cancel:
         io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)completion->args.cancel.target, 0);
         break;
@@ -262,6 +286,7 @@ uint32_t tw_io_wait(tw_io *io, uint64_t timeout_ns, tw_io_complete_fn complete, 
                 io->event_read_armed = false;
                 continue;
             }
+            if (data == TW_IO_IGNORE_TAG) continue;
             tw_completion *completion = (tw_completion *)(uintptr_t)data;
             TW_ASSERT(completion != NULL && io->submitted > 0);
             io->submitted--;

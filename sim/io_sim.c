@@ -456,6 +456,20 @@ static void fail_all(sim_socket *socket, tw_loop_error error) {
     while ((c = fifo_pop(&socket->sends)) != NULL) finish(c, error_result(error));
 }
 
+/* Completes with canceled the operations `io` has pending in fifo; others stay, as with
+ * io_uring, where a cancel reaches only its own ring. */
+static void cancel_ops_of(op_fifo *fifo, tw_io *io) {
+    tw_completion *c = fifo->head;
+    while (c != NULL) {
+        tw_completion *next = op_of(c)->next;
+        if (op_of(c)->io == io) {
+            (void)fifo_remove(fifo, c);
+            finish(c, error_result(tw_loop_canceled));
+        }
+        c = next;
+    }
+}
+
 static void conn_reset(tw_sim_net *net, sim_conn *conn) {
     if (conn->reset) return;
     conn->reset = true;
@@ -625,11 +639,12 @@ static tw_loop_error socket_error(tw_sim_net *net, tw_fd fd, sim_socket **socket
     return *socket == NULL ? tw_loop_bad_socket : tw_loop_ok;
 }
 
-static void close_socket(tw_sim_net *net, sim_socket *socket) {
-    tw_completion *c;
-    while ((c = fifo_pop(&socket->accepts)) != NULL) finish(c, error_result(tw_loop_canceled));
-    fail_all(socket, tw_loop_canceled);
-    if (socket->connecting != NULL) {
+/* Closes a socket for `io`: its pending operations from that loop complete canceled. */
+static void close_socket(tw_sim_net *net, sim_socket *socket, tw_io *io) {
+    cancel_ops_of(&socket->accepts, io);
+    cancel_ops_of(&socket->recvs, io);
+    cancel_ops_of(&socket->sends, io);
+    if (socket->connecting != NULL && op_of(socket->connecting)->io == io) {
         tw_sim_event_cancel(net->world, &socket->connect_event);
         finish(socket->connecting, error_result(tw_loop_canceled));
         socket->connecting = NULL;
@@ -766,7 +781,7 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
     case tw_op_close:
         error = socket_error(net, completion->args.close.socket, &socket);
         if (error != tw_loop_ok) break;
-        close_socket(net, socket);
+        close_socket(net, socket, io);
         finish(completion, ok_result(0));
         return true;
     case tw_op_cancel:

@@ -564,6 +564,31 @@ static void test_cancel_rearm_ring_run_for(void) {
     TW_ASSERT(memcmp(late_in.received, four, sizeof(four)) == 0);
     pair_close(&d);
 
+    /* Close with a recv pending on the socket: the recv completes canceled, the close ok,
+     * and the peer sees the connection end (EOF). */
+    pair e;
+    pair_open(&e);
+    tw_completion c_doomed = {0};
+    tw_completion c_closing = {0};
+    tw_loop_error doomed_error = tw_loop_ok;
+    bool closing_ok = false;
+    uint8_t doomed_buffer[4];
+    tw_tcp_read(e.loop, &c_doomed, e.server, doomed_buffer, sizeof(doomed_buffer), &doomed_error, expect_error_cb);
+    TW_ASSERT(tw_loop_run(e.loop, tw_run_no_wait) == tw_loop_ok);
+    tw_tcp_close(e.loop, &c_closing, e.server, &closing_ok, expect_ok_cb);
+    tw_loop_error peer_error = tw_loop_ok;
+    tw_tcp_read(e.loop, &c_late_read, e.client, doomed_buffer, sizeof(doomed_buffer), &peer_error, expect_error_cb);
+    TW_ASSERT(tw_loop_run(e.loop, tw_run_until_done) == tw_loop_ok);
+    TW_ASSERT_MSG(doomed_error == tw_loop_canceled, tw_loop_error_name(doomed_error));
+    TW_ASSERT(closing_ok);
+    TW_ASSERT_MSG(peer_error == tw_loop_eof, tw_loop_error_name(peer_error));
+    tw_completion closes2[2] = {{0}, {0}};
+    bool closed2[2] = {false, false};
+    tw_tcp_close(e.loop, &closes2[0], e.client, &closed2[0], expect_ok_cb);
+    tw_tcp_close(e.loop, &closes2[1], e.listener, &closed2[1], expect_ok_cb);
+    TW_ASSERT(tw_loop_run(e.loop, tw_run_until_done) == tw_loop_ok && closed2[0] && closed2[1]);
+    tw_loop_deinit(e.loop);
+
     /* run_for: stops after the given loop time with a timer still pending. */
     tw_loop *loop = loop_new();
     timers t = {0};
