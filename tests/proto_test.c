@@ -105,8 +105,15 @@ static void build_valid(void) {
     append(&valid, tw_command_request, tw_operation_echo, large, sizeof(large)); /* exactly the max */
 }
 
-static tw_header *bad_header(uint32_t index) {
-    return (tw_header *)(void *)(bad.bytes + bad.offsets[index]);
+/* Headers in a stream sit at any offset: change them through an aligned copy. */
+static tw_header bad_header_get(uint32_t index) {
+    tw_header header;
+    memcpy(&header, bad.bytes + bad.offsets[index], sizeof(header));
+    return header;
+}
+
+static void bad_header_put(uint32_t index, const tw_header *header) {
+    memcpy(bad.bytes + bad.offsets[index], header, sizeof(*header));
 }
 
 static void proto_main(void *arg) {
@@ -148,19 +155,23 @@ static void proto_main(void *arg) {
     uint32_t classes_count = sizeof(classes) / sizeof(classes[0]);
     for (uint32_t k = 0; k < classes_count; k++) {
         bad = valid;
-        tw_header *h = bad_header(2);
-        /* Each change but the first is resealed, so the class itself is what fails. */
+        uint32_t index = k == 6 ? 3 : 2;
+        tw_header header = bad_header_get(index);
+        tw_header *h = &header;
+        /* Each change but the first two is resealed, so the class itself is what fails. */
         switch (k) {
         case 0: h->session ^= 1; break;
-        case 1: bad.bytes[bad.offsets[2] + TW_HEADER_SIZE + 3] ^= 0x10; break;
+        case 1: break; /* a body byte, below */
         case 2: h->size = TW_HEADER_SIZE - 1; tw_header_seal_header(h); break;
         case 3: h->size = PROTO_TEST_SIZE_MAX + 1; tw_header_seal_header(h); break;
         case 4: h->command = 99; tw_header_seal_header(h); break;
         case 5: h->operation = 99; tw_header_seal_header(h); break;
-        case 6: h = bad_header(3); h->operation = tw_operation_echo; tw_header_seal_header(h); break;
+        case 6: h->operation = tw_operation_echo; tw_header_seal_header(h); break;
         case 7: h->cluster.low ^= 1; tw_header_seal_header(h); break;
         case 8: h->reserved[5] = 1; tw_header_seal_header(h); break;
         }
+        bad_header_put(index, h);
+        if (k == 1) bad.bytes[bad.offsets[2] + TW_HEADER_SIZE + 3] ^= 0x10;
         /* Byte at a time and all at once: the same error, the same messages before it. */
         for (int mode = 0; mode < 2; mode++) {
             tw_proto_error error = parse(&bad, mode == 0 ? piece_all : piece_one, NULL, &got);
