@@ -5,11 +5,12 @@
  * (the objects found, in the order asked). A chain of events flagged "linked" (the chain
  * ends at the first event without the flag) is atomic: if one event fails, each event of
  * the chain fails (the cause with its own code, the others with linked_event_failed) and
- * nothing of it applies; a chain still open at the end of a batch fails with
- * linked_event_chain_open (every event of that open chain). Each created object gets a
- * timestamp; timestamps are strictly increasing across the ledger's life. All memory is
- * allocated at init from the limits given. Single-threaded: the server calls it from its
- * loop thread. Layouts are the wire format (little-endian, no padding). */
+ * nothing of it applies; a chain still open at the end of a batch fails as a whole, as in
+ * TigerBeetle: its last event with linked_event_chain_open, the others with
+ * linked_event_failed (or, for the first that broke a rule, its own code). Each created
+ * object gets a timestamp; timestamps are strictly increasing across the ledger's life.
+ * All memory is allocated at init from the limits given. Single-threaded: the server
+ * calls it from its loop thread. Layouts are the wire format (little-endian, no padding). */
 #ifndef TWIN_LEDGER_H
 #define TWIN_LEDGER_H
 
@@ -107,6 +108,9 @@ typedef enum tw_create_transfer_result {
     tw_create_transfer_exists_with_different_credit_account_id = 21,
     tw_create_transfer_exists_with_different_amount = 22,
     tw_create_transfer_exists_with_different_flags = 23,
+    /* Never produced, kept for a stable numbering: an existing transfer with the same debit
+     * account (else exists_with_different_debit_account_id) has that account's ledger, and
+     * so does the event (else transfer_must_have_the_same_ledger_as_accounts). */
     tw_create_transfer_exists_with_different_ledger = 24,
     tw_create_transfer_exists_with_different_code = 25,
     tw_create_transfer_exists = 26,
