@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <twin/assert.h>
+#include <twin/hash.h>
 #include <twin/atomic.h>
 
 static _Thread_local tw_sim_world *world_current;
@@ -67,15 +68,6 @@ const char *tw_sim_purpose_name(tw_sim_purpose purpose) {
 
 /* ---- trace and hash --------------------------------------------------------------- */
 
-/* A 64-bit finaliser (murmur3's fmix64): a few cycles, applied at every traced step. */
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
 static void trace_record(tw_sim_trace *trace, const tw_sim_trace_entry *entry) {
     if (trace->count_max != 0 && trace->count >= trace->count_max) {
@@ -99,9 +91,9 @@ void tw_sim_trace_add(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t deta
                       uint64_t b) {
     TW_ASSERT(world != NULL);
     TW_ASSERT(kind >= tw_sim_trace_decision && kind <= tw_sim_trace_net);
-    world->hash = mix64(world->hash ^ (((uint64_t)kind << 32) | detail));
-    world->hash = mix64(world->hash ^ a);
-    world->hash = mix64(world->hash ^ b);
+    world->hash = tw_mix64(world->hash ^ (((uint64_t)kind << 32) | detail));
+    world->hash = tw_mix64(world->hash ^ a);
+    world->hash = tw_mix64(world->hash ^ b);
     if (world->options.trace != NULL) {
         tw_sim_trace_entry entry = {
             .step = world->report->steps, .kind = kind, .detail = detail, .a = a, .b = b};
@@ -787,7 +779,7 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     if (world->net != NULL) tw_sim_net_destroy(world);
     free_leftover_blocks(world);
     report->time_ns = world->now_ns;
-    report->hash = mix64(world->hash ^ report->steps);
+    report->hash = tw_mix64(world->hash ^ report->steps);
     if (!world->failed) report->outcome = tw_sim_passed;
     free(world->events_storage);
     free(world->runnable);

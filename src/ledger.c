@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include <twin/assert.h>
+#include <twin/hash.h>
 #include <twin/ledger.h>
 #include <twin/os.h>
 
@@ -67,17 +68,8 @@ static bool u128_zero(tw_u128 a) { return a.low == 0 && a.high == 0; }
 static bool u128_max(tw_u128 a) { return a.low == UINT64_MAX && a.high == UINT64_MAX; }
 static bool u128_equal(tw_u128 a, tw_u128 b) { return a.low == b.low && a.high == b.high; }
 
-static uint64_t mix64(uint64_t x) {
-    /* MurmurHash3's finaliser: every input bit reaches every output bit. */
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
-static uint64_t u128_hash(tw_u128 id) { return mix64(id.low ^ mix64(id.high ^ 0x9e3779b97f4a7c15ULL)); }
+static uint64_t u128_hash(tw_u128 id) { return tw_mix64(id.low ^ tw_mix64(id.high ^ 0x9e3779b97f4a7c15ULL)); }
 
 /* ---- the id -> index table -------------------------------------------------------------- */
 
