@@ -196,4 +196,56 @@ static inline void pb_report(const char *impl, const char *test, struct pb_run *
     BENCH_CHECK(fflush(stdout) == 0);
 }
 
+/* ---- the two tests, for peers that schedule one task at a time (GLib, the mutex pool;
+ * OpenMP spells them with pragmas instead). The peer sets pb_schedule. ---- */
+
+static void (*pb_schedule)(pb_task *t);
+static pb_task *pb_outside_tasks; /* freed after the pool has shut down: pb_tasks_free */
+static pb_task *pb_fanout_tasks;
+
+static inline void pb_outside_task(pb_task *t) {
+    (void)t;
+    pb_finish_one(&pb_run_outside);
+}
+
+static inline void pb_fanout_task(pb_task *t) {
+    if (t->depth > 0) {
+        pb_task *left = &pb_fanout_tasks[2 * (uint64_t)t->index + 1];
+        pb_task *right = &pb_fanout_tasks[2 * (uint64_t)t->index + 2];
+        left->depth = right->depth = t->depth - 1;
+        pb_schedule(left);
+        pb_schedule(right);
+    }
+    pb_finish_one(&pb_run_fanout);
+}
+
+static inline void pb_run_outside_test(const char *impl, uint64_t count) {
+    BENCH_CHECK(pb_schedule != NULL);
+    pb_outside_tasks = pb_tasks_alloc(count, pb_outside_task);
+    pb_run_start(&pb_run_outside, count);
+    uint64_t start = bench_now_ns();
+    for (uint64_t i = 0; i < count; i++) pb_schedule(&pb_outside_tasks[i]);
+    pb_wait_done(&pb_run_outside);
+    uint64_t end = bench_now_ns();
+    pb_report(impl, "outside", &pb_run_outside, start, end);
+}
+
+static inline void pb_run_fanout_test(const char *impl, unsigned depth) {
+    BENCH_CHECK(pb_schedule != NULL);
+    uint64_t count = pb_tree_size(depth);
+    pb_fanout_tasks = pb_tasks_alloc(count, pb_fanout_task);
+    pb_fanout_tasks[0].depth = depth;
+    pb_run_start(&pb_run_fanout, count);
+    uint64_t start = bench_now_ns();
+    pb_schedule(&pb_fanout_tasks[0]);
+    pb_wait_done(&pb_run_fanout);
+    uint64_t end = bench_now_ns();
+    pb_report(impl, "fanout", &pb_run_fanout, start, end);
+}
+
+static inline void pb_tasks_free(void) {
+    free(pb_outside_tasks);
+    free(pb_fanout_tasks);
+}
+
 #endif /* TWIN_BENCH_POOLBENCH_COMMON_H */

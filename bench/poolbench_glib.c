@@ -28,8 +28,6 @@
 #endif
 
 static GThreadPool *pool;
-static pb_task *outside_tasks; /* freed after the pool (see poolbench_common.h) */
-static pb_task *fanout_tasks;
 static int pool_quiet; /* TSan only: address for the "all pool functions returned" edge */
 
 static void schedule(pb_task *t) {
@@ -51,44 +49,6 @@ static void pool_func(gpointer data, gpointer user_data) {
     PB_TSAN_RELEASE(&pool_quiet);
 }
 
-static void outside_task(pb_task *t) {
-    (void)t;
-    pb_finish_one(&pb_run_outside);
-}
-
-static void fanout_task(pb_task *t) {
-    if (t->depth > 0) {
-        pb_task *left = &fanout_tasks[2 * (uint64_t)t->index + 1];
-        pb_task *right = &fanout_tasks[2 * (uint64_t)t->index + 2];
-        left->depth = right->depth = t->depth - 1;
-        schedule(left);
-        schedule(right);
-    }
-    pb_finish_one(&pb_run_fanout);
-}
-
-static void run_outside(uint64_t count) {
-    outside_tasks = pb_tasks_alloc(count, outside_task);
-    pb_run_start(&pb_run_outside, count);
-    uint64_t start = bench_now_ns();
-    for (uint64_t i = 0; i < count; i++) schedule(&outside_tasks[i]);
-    pb_wait_done(&pb_run_outside);
-    uint64_t end = bench_now_ns();
-    pb_report("glib", "outside", &pb_run_outside, start, end);
-}
-
-static void run_fanout(unsigned depth) {
-    uint64_t count = pb_tree_size(depth);
-    fanout_tasks = pb_tasks_alloc(count, fanout_task);
-    fanout_tasks[0].depth = depth;
-    pb_run_start(&pb_run_fanout, count);
-    uint64_t start = bench_now_ns();
-    schedule(&fanout_tasks[0]);
-    pb_wait_done(&pb_run_fanout);
-    uint64_t end = bench_now_ns();
-    pb_report("glib", "fanout", &pb_run_fanout, start, end);
-}
-
 int main(int argc, char **argv) {
     bench_prog = "twin-poolbench-glib";
     struct pb_opts o = pb_parse_args(argc, argv);
@@ -102,12 +62,12 @@ int main(int argc, char **argv) {
         exit(1);
     }
     BENCH_CHECK(g_thread_pool_get_num_threads(pool) == ncpu);
-    if (o.tests & PB_TEST_OUTSIDE) run_outside(o.tasks);
-    if (o.tests & PB_TEST_FANOUT) run_fanout(o.depth);
+    pb_schedule = schedule;
+    if (o.tests & PB_TEST_OUTSIDE) pb_run_outside_test("glib", o.tasks);
+    if (o.tests & PB_TEST_FANOUT) pb_run_fanout_test("glib", o.depth);
     BENCH_CHECK(g_thread_pool_unprocessed(pool) == 0);
     g_thread_pool_free(pool, FALSE /* immediate */, TRUE /* wait */);
     PB_TSAN_ACQUIRE(&pool_quiet);
-    free(outside_tasks);
-    free(fanout_tasks);
+    pb_tasks_free();
     return 0;
 }

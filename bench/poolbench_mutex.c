@@ -19,8 +19,6 @@ struct mpool {
 };
 
 static struct mpool pool;
-static pb_task *outside_tasks; /* freed after shutdown (see poolbench_common.h) */
-static pb_task *fanout_tasks;
 
 static void mpool_schedule(struct mpool *p, pb_task *t) {
     t->next = NULL;
@@ -82,52 +80,16 @@ static void mpool_shutdown(struct mpool *p) {
     BENCH_CHECK_ERRNUM(pthread_mutex_destroy(&p->lock), "pthread_mutex_destroy");
 }
 
-static void outside_task(pb_task *t) {
-    (void)t;
-    pb_finish_one(&pb_run_outside);
-}
-
-static void fanout_task(pb_task *t) {
-    if (t->depth > 0) {
-        pb_task *left = &fanout_tasks[2 * (uint64_t)t->index + 1];
-        pb_task *right = &fanout_tasks[2 * (uint64_t)t->index + 2];
-        left->depth = right->depth = t->depth - 1;
-        mpool_schedule(&pool, left);
-        mpool_schedule(&pool, right);
-    }
-    pb_finish_one(&pb_run_fanout);
-}
-
-static void run_outside(uint64_t count) {
-    outside_tasks = pb_tasks_alloc(count, outside_task);
-    pb_run_start(&pb_run_outside, count);
-    uint64_t start = bench_now_ns();
-    for (uint64_t i = 0; i < count; i++) mpool_schedule(&pool, &outside_tasks[i]);
-    pb_wait_done(&pb_run_outside);
-    uint64_t end = bench_now_ns();
-    pb_report("mutex", "outside", &pb_run_outside, start, end);
-}
-
-static void run_fanout(unsigned depth) {
-    uint64_t count = pb_tree_size(depth);
-    fanout_tasks = pb_tasks_alloc(count, fanout_task);
-    fanout_tasks[0].depth = depth;
-    pb_run_start(&pb_run_fanout, count);
-    uint64_t start = bench_now_ns();
-    mpool_schedule(&pool, &fanout_tasks[0]);
-    pb_wait_done(&pb_run_fanout);
-    uint64_t end = bench_now_ns();
-    pb_report("mutex", "fanout", &pb_run_fanout, start, end);
-}
+static void schedule(pb_task *t) { mpool_schedule(&pool, t); }
 
 int main(int argc, char **argv) {
     bench_prog = "twin-poolbench-mutex";
     struct pb_opts o = pb_parse_args(argc, argv);
     mpool_init(&pool, pb_ncpu());
-    if (o.tests & PB_TEST_OUTSIDE) run_outside(o.tasks);
-    if (o.tests & PB_TEST_FANOUT) run_fanout(o.depth);
+    pb_schedule = schedule;
+    if (o.tests & PB_TEST_OUTSIDE) pb_run_outside_test("mutex", o.tasks);
+    if (o.tests & PB_TEST_FANOUT) pb_run_fanout_test("mutex", o.depth);
     mpool_shutdown(&pool);
-    free(outside_tasks);
-    free(fanout_tasks);
+    pb_tasks_free();
     return 0;
 }
