@@ -50,10 +50,10 @@ tw_proto_error tw_header_check(const tw_header *header, tw_u128 cluster, uint32_
     if (header->command < tw_command_register || header->command > tw_command_pong) {
         return tw_proto_unknown_command;
     }
-    bool carries_operation = header->command == tw_command_request || header->command == tw_command_reply;
-    if (carries_operation ? !operation_known(header->operation) : header->operation != tw_operation_none) {
-        return tw_proto_unknown_operation;
-    }
+    bool operation_ok = header->operation == tw_operation_none;
+    if (header->command == tw_command_request) operation_ok = operation_known(header->operation);
+    if (header->command == tw_command_reply) operation_ok = operation_ok || operation_known(header->operation);
+    if (!operation_ok) return tw_proto_unknown_operation;
     if (!u128_equal(header->cluster, cluster)) return tw_proto_wrong_cluster;
     if (header->reserved_byte != 0) return tw_proto_reserved_not_zero;
     for (size_t i = 0; i < sizeof(header->reserved); i++) {
@@ -72,6 +72,30 @@ uint32_t tw_operation_event_size(tw_operation operation) {
     case tw_operation_none: return 0;
     }
     return 0;
+}
+
+uint32_t tw_operation_result_size(tw_operation operation) {
+    switch (operation) {
+    case tw_operation_create_accounts:
+    case tw_operation_create_transfers: return sizeof(tw_create_result);
+    case tw_operation_lookup_accounts: return sizeof(tw_account);
+    case tw_operation_lookup_transfers: return sizeof(tw_transfer);
+    case tw_operation_echo:
+    case tw_operation_none: return 0;
+    }
+    return 0;
+}
+
+uint32_t tw_operation_events_max(tw_operation operation, uint32_t message_size_max) {
+    TW_ASSERT(message_size_max > TW_HEADER_SIZE && message_size_max <= TW_MESSAGE_SIZE_MAX);
+    TW_ASSERT(operation_known(operation));
+    uint32_t body_max = message_size_max - TW_HEADER_SIZE;
+    uint32_t event_size = tw_operation_event_size(operation);
+    uint32_t result_size = tw_operation_result_size(operation);
+    if (event_size == 0) return body_max; /* echo: bytes */
+    uint32_t by_events = body_max / event_size;
+    uint32_t by_results = body_max / result_size;
+    return by_events < by_results ? by_events : by_results;
 }
 
 void tw_frame_reader_init(tw_frame_reader *reader, uint8_t *buffer, uint32_t message_size_max,
@@ -149,6 +173,7 @@ const char *tw_proto_error_name(tw_proto_error error) {
     case tw_proto_unknown_operation: return "unknown_operation";
     case tw_proto_wrong_cluster: return "wrong_cluster";
     case tw_proto_reserved_not_zero: return "reserved_not_zero";
+    case tw_proto_unexpected_command: return "unexpected_command";
     case tw_proto_error_count: break;
     }
     return "unknown";

@@ -158,3 +158,20 @@ void tw_tcp_queue_write(tw_loop *loop, tw_write_queue *queue, tw_write_request *
     write_queue_push(queue, request);
     if (idle) write_queue_send(loop, request);
 }
+
+tw_write_request *tw_write_queue_take_waiting(tw_write_queue *queue) {
+    TW_ASSERT(queue != NULL);
+    TW_ASSERT((queue->head == NULL) == (queue->tail == NULL));
+    if (queue->head == NULL) return NULL;
+    if (!tw_completion_active(&queue->head->completion)) {
+        /* Inside a write callback the finished request is already off the queue and the
+         * next has not started: all of it waits. */
+        tw_write_request *all = queue->head;
+        queue->head = queue->tail = NULL;
+        return all;
+    }
+    tw_write_request *waiting = queue->head->next;
+    queue->head->next = NULL;
+    queue->tail = queue->head;
+    return waiting;
+}

@@ -605,6 +605,103 @@ static void test_cancel_rearm_ring_run_for(void) {
     tw_loop_deinit(loop);
 }
 
+/* ---- 6. taking the waiting writes off a queue before a close ---- */
+typedef struct taking {
+    tw_write_queue *queue;
+    uint32_t first_runs;
+    uint32_t later_runs;
+    tw_loop_error first_error;
+    tw_write_request *taken_inside; /* what take_waiting gave inside the first callback */
+    bool take_inside;
+} taking;
+
+static tw_action take_first_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
+    (void)loop;
+    (void)c;
+    taking *t = userdata;
+    t->first_runs++;
+    t->first_error = result.error;
+    if (t->take_inside) t->taken_inside = tw_write_queue_take_waiting(t->queue);
+    return tw_disarm;
+}
+
+static tw_action take_later_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
+    (void)loop;
+    (void)c;
+    (void)result;
+    ((taking *)userdata)->later_runs++;
+    return tw_disarm;
+}
+
+typedef struct read_outcome {
+    tw_loop_error error;
+    uint64_t value;
+} read_outcome;
+
+static tw_action read_outcome_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
+    (void)loop;
+    (void)c;
+    read_outcome *outcome = userdata;
+    outcome->error = result.error;
+    outcome->value = result.value;
+    return tw_disarm;
+}
+
+/* Reads what the peer gets until EOF; returns the byte count. */
+static size_t drain_to_eof(pair *p, uint8_t *buffer, size_t size) {
+    size_t got = 0;
+    for (;;) {
+        tw_completion c_read = {0};
+        read_outcome outcome = {0};
+        tw_tcp_read(p->loop, &c_read, p->client, buffer + got, size - got, &outcome, read_outcome_cb);
+        TW_ASSERT(tw_loop_run(p->loop, tw_run_until_done) == tw_loop_ok);
+        if (outcome.error == tw_loop_eof) return got;
+        TW_ASSERT_MSG(outcome.error == tw_loop_ok, tw_loop_error_name(outcome.error));
+        got += outcome.value;
+        TW_ASSERT(got < size);
+    }
+}
+
+static void test_take_waiting(void) {
+    for (int inside = 0; inside < 2; inside++) {
+        pair p;
+        pair_open(&p);
+        tw_write_queue queue = {0};
+        tw_write_request requests[3];
+        memset(requests, 0, sizeof(requests));
+        taking t = {.queue = &queue, .take_inside = inside == 1};
+        tw_tcp_queue_write(p.loop, &queue, &requests[0], p.server, "a", 1, &t, take_first_cb);
+        tw_tcp_queue_write(p.loop, &queue, &requests[1], p.server, "bb", 2, &t, take_later_cb);
+        tw_tcp_queue_write(p.loop, &queue, &requests[2], p.server, "ccc", 3, &t, take_later_cb);
+        if (!t.take_inside) {
+            /* Before any run: the head is in flight, the other two only wait. */
+            tw_write_request *taken = tw_write_queue_take_waiting(&queue);
+            TW_ASSERT(taken == &requests[1] && taken->next == &requests[2] && requests[2].next == NULL);
+            TW_ASSERT(queue.head == &requests[0] && queue.tail == &requests[0]);
+            TW_ASSERT(tw_write_queue_take_waiting(&queue) == NULL);
+        }
+        TW_ASSERT(tw_loop_run(p.loop, tw_run_until_done) == tw_loop_ok);
+        TW_ASSERT(t.first_runs == 1 && t.first_error == tw_loop_ok && t.later_runs == 0);
+        if (t.take_inside) {
+            /* Inside the first callback nothing was in flight: both waiting ones came off. */
+            TW_ASSERT(t.taken_inside == &requests[1] && requests[1].next == &requests[2]);
+        }
+        TW_ASSERT(queue.head == NULL && queue.tail == NULL);
+        tw_completion c_close = {0};
+        bool closed = false;
+        tw_tcp_close(p.loop, &c_close, p.server, &closed, expect_ok_cb);
+        uint8_t got[16];
+        size_t got_size = drain_to_eof(&p, got, sizeof(got));
+        TW_ASSERT(closed && got_size == 1 && got[0] == 'a'); /* nothing taken was ever sent */
+        tw_completion closes[2] = {{0}, {0}};
+        bool closed2[2] = {false, false};
+        tw_tcp_close(p.loop, &closes[0], p.client, &closed2[0], expect_ok_cb);
+        tw_tcp_close(p.loop, &closes[1], p.listener, &closed2[1], expect_ok_cb);
+        TW_ASSERT(tw_loop_run(p.loop, tw_run_until_done) == tw_loop_ok && closed2[0] && closed2[1]);
+        tw_loop_deinit(p.loop);
+    }
+}
+
 static void loop_main(void *arg) {
     (void)arg;
     test_accept_connect_send_recv_close();
@@ -612,6 +709,7 @@ static void loop_main(void *arg) {
     test_timers_and_async();
     test_bad_input();
     test_cancel_rearm_ring_run_for();
+    test_take_waiting();
 }
 
 static void *prepare(tw_test_build build) {

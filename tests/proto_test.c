@@ -184,6 +184,25 @@ static void proto_main(void *arg) {
             TW_ASSERT(got.count == delivered_before);
         }
     }
+    /* Which commands carry an operation: a register's reply has none, a request must. */
+    tw_header reply = {.cluster = cluster, .client = {.low = 7}, .size = TW_HEADER_SIZE,
+                       .command = tw_command_reply, .operation = tw_operation_none};
+    tw_header_seal(&reply, NULL);
+    TW_ASSERT(tw_header_check(&reply, cluster, PROTO_TEST_SIZE_MAX) == tw_proto_ok);
+    reply.command = tw_command_request;
+    tw_header_seal_header(&reply);
+    TW_ASSERT(tw_header_check(&reply, cluster, PROTO_TEST_SIZE_MAX) == tw_proto_unknown_operation);
+    TW_ASSERT(strcmp(tw_proto_error_name(tw_proto_unexpected_command), "unexpected_command") == 0);
+
+    /* Events per request: the request and its largest reply both fit (4096: 3968-byte body). */
+    TW_ASSERT(tw_operation_events_max(tw_operation_create_accounts, 4096) == 3968 / 64);
+    TW_ASSERT(tw_operation_events_max(tw_operation_create_transfers, 4096) == 3968 / 80);
+    TW_ASSERT(tw_operation_events_max(tw_operation_lookup_accounts, 4096) == 3968 / 64);
+    TW_ASSERT(tw_operation_events_max(tw_operation_lookup_transfers, 4096) == 3968 / 80);
+    TW_ASSERT(tw_operation_events_max(tw_operation_echo, 4096) == 3968);
+    TW_ASSERT(tw_operation_events_max(tw_operation_create_transfers, TW_MESSAGE_SIZE_MAX) ==
+              (TW_MESSAGE_SIZE_MAX - TW_HEADER_SIZE) / 80);
+
     printf("proto: %u messages parse the same over every 2-piece split (%u bytes), byte by byte, "
            "and 1000 random splits; %u malformed classes detected and named\n",
            valid.count, valid.size, classes_count);

@@ -62,7 +62,8 @@ typedef struct tw_header {
     uint32_t release;        /* the sender's release */
     uint32_t batch_size_max; /* register reply: the largest request body the server takes */
     uint8_t command;         /* tw_command */
-    uint8_t operation;       /* tw_operation */
+    uint8_t operation;       /* tw_operation: known in a request; known or none (a
+                              * register's reply) in a reply; none otherwise */
     uint8_t eviction_reason; /* tw_eviction_reason, in an eviction */
     uint8_t reserved_byte;   /* zero */
     uint8_t reserved[16];    /* zero */
@@ -80,6 +81,9 @@ typedef enum tw_proto_error {
     tw_proto_unknown_operation,
     tw_proto_wrong_cluster,
     tw_proto_reserved_not_zero,
+    /* Well-formed, but a command this end never takes (a reply, eviction or pong sent to
+     * the server). The frame reader does not know the direction: the receiver checks. */
+    tw_proto_unexpected_command,
     tw_proto_error_count,
 } tw_proto_error;
 
@@ -99,6 +103,13 @@ bool tw_body_valid(const tw_header *header, const void *body);
 
 /* Events of an operation: their size, or 0 for echo (any bytes) and none. */
 uint32_t tw_operation_event_size(tw_operation operation);
+/* Results of an operation, per result: a sparse create result (8), an account (64) or a
+ * transfer (80); 0 for echo (the body comes back) and none. */
+uint32_t tw_operation_result_size(tw_operation operation);
+/* The most events one request of operation may carry so that both the request and its
+ * largest reply fit in message_size_max: min(body / event size, body / result size), with
+ * body = message_size_max - TW_HEADER_SIZE. For echo, the body size in bytes. */
+uint32_t tw_operation_events_max(tw_operation operation, uint32_t message_size_max);
 
 typedef void (*tw_frame_fn)(void *context, const tw_header *header, const uint8_t *body);
 

@@ -71,4 +71,11 @@ void tw_tcp_queue_write(tw_loop *loop, tw_write_queue *queue, tw_write_request *
                         tw_tcp tcp, const void *buffer, size_t size, void *userdata,
                         tw_callback callback);
 
+/* Detaches the requests that wait behind the one in flight (all of them, inside a write
+ * callback, where none is in flight) and returns them as a list
+ * (linked by next, in queue order; NULL if none). Their callbacks never run: the caller
+ * owns them again. Call it before closing the socket, so that nothing queued starts on a
+ * closed (or reused) descriptor; the request in flight then completes as canceled. */
+tw_write_request *tw_write_queue_take_waiting(tw_write_queue *queue);
+
 #endif
