@@ -259,6 +259,11 @@ static void send_eviction(connection *conn, tw_u128 client, uint64_t session_num
     };
     tw_header_seal(&header, NULL);
     server->stats.evictions_sent[reason]++;
+    char text[CLIENT_TEXT_SIZE];
+    client_text(client, text, sizeof(text));
+    server_log(server, "connection %llu: eviction sent to client %s: %s (session %llu)",
+               (unsigned long long)conn->number, text, tw_eviction_reason_name(reason),
+               (unsigned long long)session_number);
     send_small(conn, &header);
 }
 
@@ -533,10 +538,6 @@ static void on_message(void *context, const tw_header *header, const uint8_t *bo
         return;
     }
     server->stats.messages_received++;
-    if (command == tw_command_ping) {
-        on_ping(server, conn, header);
-        return;
-    }
     if (header->release < server->options.release_min || header->release > server->options.release_max) {
         tw_eviction_reason reason = header->release < server->options.release_min
                                         ? tw_eviction_client_release_too_low
@@ -544,6 +545,10 @@ static void on_message(void *context, const tw_header *header, const uint8_t *bo
         session *s = u128_zero(header->client) ? NULL : session_find(server, header->client);
         if (s != NULL) session_evict(server, s, reason, conn, header->release);
         else send_eviction(conn, header->client, 0, header->release, reason);
+        return;
+    }
+    if (command == tw_command_ping) {
+        on_ping(server, conn, header);
         return;
     }
     if (u128_zero(header->client)) { /* 0 is no client's id */
@@ -843,7 +848,7 @@ void tw_server_stop(tw_server *server) {
     server_check(server);
     if (server->stopping) return;
     server->stopping = true;
-    server_log(server, "stopping: closing the listener and %u connections", server->connections_open);
+    server_log(server, "stopping: closing the listener and %u connection(s)", server->connections_open);
     if (server->accepting) {
         tw_loop_cancel(server->loop, &server->c_cancel_accept, &server->c_accept, server, accept_canceled);
     }

@@ -27,7 +27,9 @@
  *   eviction with the reason it was evicted for, if it is still in the evicted table
  *   (clients_max entries, oldest forgotten first), else no_session.
  * - ping: answered with a pong carrying the ping's timestamp back (for round-trip times).
- *   A ping from an evicted client also gets its eviction.
+ *   A ping from an evicted client also gets its eviction. A ping moves where the session's
+ *   client is reached (its connection) but not its place in the LRU order: only registers
+ *   and requests count as use, so an idle client that only pings is still evicted first.
  * - An evicted session's client hears the reason at once if its last message came on a
  *   connection that is still open, and again whenever it next speaks.
  * - Replies carry the op number and the op's timestamp (loop clock, strictly increasing).
