@@ -38,6 +38,7 @@
 
 #define TWIN_RAW_CONNECTIONS_MAX 64u
 #define TWIN_RAW_NAME_SIZE 32u /* names up to 31 characters */
+#define TWIN_RAW_CONNECT_RETRY_MS 20u
 #define TWIN_RAW_TIMEOUT_MS_DEFAULT 2000u
 #define TWIN_RAW_TIMEOUT_MS_MAX (3600u * 1000u)
 #define TWIN_RAW_SLEEP_MS_MAX (3600u * 1000u)
@@ -230,7 +231,39 @@ static void connection_close(connection *c) {
     c->fd = -1;
 }
 
-/* A TCP connection to the server, within the timeout; blocking afterwards. */
+/* One connect attempt: the socket, or -1 when the server refused (nothing listens yet). */
+static int dial_once(const struct sockaddr_storage *storage, socklen_t length, uint64_t deadline_ms) {
+    int fd = socket(storage->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+    if (fd < 0) fail("socket: %s", strerror(errno));
+    int error = 0;
+    if (connect(fd, (const struct sockaddr *)storage, length) != 0) {
+        error = errno;
+        if (error == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            uint64_t now = now_ms();
+            int wait_ms = deadline_ms > now ? (int)(deadline_ms - now) : 0;
+            int ready;
+            do ready = poll(&p, 1, wait_ms);
+            while (ready < 0 && errno == EINTR);
+            if (ready < 0) fail("poll: %s", strerror(errno));
+            if (ready == 0) fail("connect: no answer within %" PRIu32 " ms", state.timeout_ms);
+            socklen_t error_size = sizeof(error);
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_size) != 0) {
+                fail("getsockopt: %s", strerror(errno));
+            }
+        }
+    }
+    if (error == ECONNREFUSED) {
+        close(fd);
+        return -1;
+    }
+    if (error != 0) fail("connect: %s", strerror(error));
+    return fd;
+}
+
+/* A TCP connection to the server, within the timeout; blocking afterwards. A refused
+ * connect is tried again every TWIN_RAW_CONNECT_RETRY_MS until the timeout, so a script
+ * may start right after the server is launched. */
 static int dial(uint32_t timeout_ms) {
     struct sockaddr_storage storage;
     memset(&storage, 0, sizeof(storage));
@@ -249,22 +282,16 @@ static int dial(uint32_t timeout_ms) {
         memcpy(&in6->sin6_addr, state.address.ip, 16);
         length = sizeof(*in6);
     }
-    int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
-    if (fd < 0) fail("socket: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&storage, length) != 0) {
-        if (errno != EINPROGRESS) fail("connect: %s", strerror(errno));
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int ready;
-        do ready = poll(&p, 1, (int)timeout_ms);
-        while (ready < 0 && errno == EINTR);
-        if (ready < 0) fail("poll: %s", strerror(errno));
-        if (ready == 0) fail("connect: no answer within %" PRIu32 " ms", timeout_ms);
-        int error = 0;
-        socklen_t error_size = sizeof(error);
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_size) != 0) {
-            fail("getsockopt: %s", strerror(errno));
+    uint64_t deadline_ms = now_ms() + timeout_ms;
+    int fd = dial_once(&storage, length, deadline_ms);
+    while (fd < 0) {
+        if (now_ms() + TWIN_RAW_CONNECT_RETRY_MS > deadline_ms) {
+            fail("connect: refused for %" PRIu32 " ms (is twin-server listening there?)", timeout_ms);
         }
-        if (error != 0) fail("connect: %s", strerror(error));
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = (long)TWIN_RAW_CONNECT_RETRY_MS * 1000000L};
+        while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+        }
+        fd = dial_once(&storage, length, deadline_ms);
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
