@@ -43,6 +43,7 @@ typedef struct session {
 typedef struct evicted {
     tw_u128 client; /* zero: the entry is free */
     uint64_t session;
+    uint64_t recorded; /* the server's eviction counter when recorded: the oldest goes first */
     uint8_t reason;
 } evicted;
 
@@ -88,7 +89,7 @@ struct tw_server {
     session *sessions;
     uint32_t sessions_count;
     evicted *evicted;
-    uint32_t evicted_next; /* the ring's oldest entry, overwritten next */
+    uint64_t evictions_recorded;
     uint8_t *reply_buffers;
     uint8_t *receive_buffers;
     uint8_t *send_buffers;
@@ -288,13 +289,20 @@ static evicted *evicted_find(tw_server *server, tw_u128 client) {
 static void evicted_record(tw_server *server, tw_u128 client, uint64_t session_number,
                            tw_eviction_reason reason) {
     evicted *entry = evicted_find(server, client);
-    if (entry == NULL) {
-        /* A ring: when full, the oldest eviction is forgotten (that client then hears
-         * no_session, which is still true). */
-        entry = &server->evicted[server->evicted_next];
-        server->evicted_next = (server->evicted_next + 1) % server->options.clients_max;
+    /* A free entry (never used, or cleared by a new register), else the oldest: that
+     * client then hears no_session, which is still true. */
+    for (uint32_t i = 0; entry == NULL && i < server->options.clients_max; i++) {
+        if (u128_zero(server->evicted[i].client)) entry = &server->evicted[i];
     }
-    *entry = (evicted){.client = client, .session = session_number, .reason = (uint8_t)reason};
+    if (entry == NULL) {
+        entry = &server->evicted[0];
+        for (uint32_t i = 1; i < server->options.clients_max; i++) {
+            if (server->evicted[i].recorded < entry->recorded) entry = &server->evicted[i];
+        }
+    }
+    TW_ASSERT(entry != NULL && entry->recorded <= server->evictions_recorded);
+    *entry = (evicted){.client = client, .session = session_number, .reason = (uint8_t)reason,
+                       .recorded = ++server->evictions_recorded};
 }
 
 /* Evicts a session: records why, tells its client now if its connection is open, and
@@ -387,8 +395,11 @@ static void on_register(tw_server *server, connection *conn, const tw_header *he
         return;
     }
     if (s != NULL) {
+        s->connection = conn;
         if (s->request_last != 0) {
-            session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);
+            /* Request 0 is older than the session's last: a delayed duplicate (say, from a
+             * connection the client gave up on) must not hurt the session. */
+            server->stats.requests_ignored++;
             return;
         }
         session_touch(server, s, conn);
@@ -468,6 +479,7 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
         send_eviction(conn, header->client, was != NULL ? was->session : 0, header->release, reason);
         return;
     }
+    s->connection = conn; /* where it is reached now, whatever this message turns out to be */
     if (header->session != s->number || header->request == 0 ||
         header->request > s->request_last + 1) {
         session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);
@@ -588,7 +600,7 @@ static tw_action read_done(void *userdata, tw_loop *loop, tw_completion *complet
         return tw_disarm;
     }
     tw_proto_error error = tw_frame_reader_commit(&conn->reader, (uint32_t)result.value, on_message, conn);
-    if (error != tw_proto_ok) {
+    if (error != tw_proto_ok && !conn->closing) { /* one count per connection closed */
         conn->server->stats.malformed[error]++;
         char why[64];
         snprintf(why, sizeof(why), "malformed input (%s)", tw_proto_error_name(error));

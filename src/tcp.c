@@ -118,11 +118,14 @@ static tw_action write_queue_sent(void *userdata, tw_loop *loop, tw_completion *
     if (result.error == tw_loop_ok) {
         TW_ASSERT(result.value <= request->size - request->written);
         request->written += result.value;
-        if (request->written < request->size) {
+        if (request->written < request->size && queue->stopped) {
+            result.error = tw_loop_canceled; /* partial, and the socket is being closed */
+        } else if (request->written < request->size) {
             write_queue_send(loop, request); /* partial: continue, the user hears nothing yet */
             return tw_disarm;
+        } else {
+            result.value = request->size;
         }
-        result.value = request->size;
     }
     queue->head = request->next;
     if (queue->head == NULL) queue->tail = NULL;
@@ -130,11 +133,12 @@ static tw_action write_queue_sent(void *userdata, tw_loop *loop, tw_completion *
 
     tw_action action = request->callback(request->userdata, loop, completion, result);
     if (action == tw_rearm) {
+        TW_ASSERT_MSG(!queue->stopped, "tw_tcp_queue_write: rearm on a stopped queue");
         /* The whole buffer again, at the tail (not just the last fragment). */
         request->written = 0;
         write_queue_push(queue, request);
     }
-    if (queue->head != NULL && !tw_completion_active(&queue->head->completion)) {
+    if (queue->head != NULL && !queue->stopped && !tw_completion_active(&queue->head->completion)) {
         write_queue_send(loop, queue->head);
     }
     return tw_disarm;
@@ -147,6 +151,7 @@ void tw_tcp_queue_write(tw_loop *loop, tw_write_queue *queue, tw_write_request *
     TW_ASSERT(buffer != NULL || size == 0);
     TW_ASSERT_MSG(!tw_completion_active(&request->completion),
                   "tw_tcp_queue_write: the request is still queued");
+    TW_ASSERT_MSG(!queue->stopped, "tw_tcp_queue_write: the queue was stopped (its socket is closing)");
     request->queue = queue;
     request->tcp = tcp;
     request->buffer = buffer;
@@ -162,6 +167,7 @@ void tw_tcp_queue_write(tw_loop *loop, tw_write_queue *queue, tw_write_request *
 tw_write_request *tw_write_queue_take_waiting(tw_write_queue *queue) {
     TW_ASSERT(queue != NULL);
     TW_ASSERT((queue->head == NULL) == (queue->tail == NULL));
+    queue->stopped = true;
     if (queue->head == NULL) return NULL;
     if (!tw_completion_active(&queue->head->completion)) {
         /* Inside a write callback the finished request is already off the queue and the

@@ -9,15 +9,18 @@
  *   another cluster, reserved bytes, or a command the server never takes: reply, eviction,
  *   pong) closes that connection and is counted in stats.malformed; it changes nothing
  *   else. Well-formed messages before it in the stream are handled.
- * - Any message whose release is outside [release_min, release_max] is answered with an
- *   eviction (client_release_too_low / _too_high); a session the client had is evicted.
+ * - Any message (pings too) whose release is outside [release_min, release_max] is answered
+ *   with an eviction (client_release_too_low / _too_high) and nothing else; a session the
+ *   client had is evicted.
  * - register (request 0, empty body): creates a session numbered by the op that committed
  *   it and replies (command reply, operation none) with session = op = that number and
- *   batch_size_max = message_size_max - TW_HEADER_SIZE. When clients_max sessions exist,
+ *   batch_size_max = message_size_max - TW_HEADER_SIZE. Client id 0 is no client: its
+ *   registers and requests get protocol_violation (its pings get pongs). When clients_max sessions exist,
  *   the least recently used one (oldest register or request) is evicted first with
  *   too_many_clients. A register from a client that has a session and has sent no request
- *   since gets its register reply again; after a request it is a protocol_violation. A
- *   register with a body is a protocol_violation.
+ *   since gets its register reply again; after a request it is an older request, ignored
+ *   (a delayed duplicate must not evict a client that moved on). A register with a body
+ *   or a request number other than 0 is a protocol_violation.
  * - request (request numbers 1, 2, 3, ... in the client's session): the next number is
  *   executed and its reply cached in the session; a retry of the last one (same operation
  *   and body checksum) gets the cached reply without executing again; an older one is
@@ -27,7 +30,7 @@
  *   eviction with the reason it was evicted for, if it is still in the evicted table
  *   (clients_max entries, oldest forgotten first), else no_session.
  * - ping: answered with a pong carrying the ping's timestamp back (for round-trip times).
- *   A ping from an evicted client also gets its eviction. A ping moves where the session's
+ *   A ping from an evicted client also gets its eviction, after the pong. A ping moves where the session's
  *   client is reached (its connection) but not its place in the LRU order: only registers
  *   and requests count as use, so an idle client that only pings is still evicted first.
  * - An evicted session's client hears the reason at once if its last message came on a
@@ -83,7 +86,7 @@ typedef struct tw_server_stats {
     uint64_t connections_accepted;
     uint64_t connections_closed;
     uint64_t accept_errors;
-    uint64_t malformed[tw_proto_error_count]; /* connections closed, by class */
+    uint64_t malformed[tw_proto_error_count]; /* connections closed, by the class that closed it */
     uint64_t messages_received;                /* well-formed */
     uint64_t registrations;                    /* sessions created */
     uint64_t requests_executed;

@@ -49,6 +49,7 @@ typedef struct tw_write_request tw_write_request;
 typedef struct tw_write_queue {
     tw_write_request *head;
     tw_write_request *tail;
+    bool stopped; /* set by tw_write_queue_take_waiting: nothing more is sent */
 } tw_write_queue;
 
 struct tw_write_request {
@@ -71,11 +72,13 @@ void tw_tcp_queue_write(tw_loop *loop, tw_write_queue *queue, tw_write_request *
                         tw_tcp tcp, const void *buffer, size_t size, void *userdata,
                         tw_callback callback);
 
-/* Detaches the requests that wait behind the one in flight (all of them, inside a write
- * callback, where none is in flight) and returns them as a list
- * (linked by next, in queue order; NULL if none). Their callbacks never run: the caller
- * owns them again. Call it before closing the socket, so that nothing queued starts on a
- * closed (or reused) descriptor; the request in flight then completes as canceled. */
+/* Stops the queue before its socket is closed, so that nothing more starts on a closed
+ * (or reused) descriptor. Detaches the requests that wait behind the one in flight (all
+ * of them, inside a write callback, where none is in flight) and returns them as a list
+ * (linked by next, in queue order; NULL if none): their callbacks never run, the caller
+ * owns them again. The request in flight completes once more: with its error, or
+ * tw_loop_canceled (by the close, or because it was partly written and is not continued).
+ * A stopped queue takes no new requests; zero it to use it on another socket. */
 tw_write_request *tw_write_queue_take_waiting(tw_write_queue *queue);
 
 #endif
