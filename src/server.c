@@ -19,6 +19,8 @@
 #include <twin/server.h>
 #include <twin/tcp.h>
 
+#include "lib/plant.h"
+
 #define SERVER_MAGIC 0x7365727665727721ull /* "server!!" */
 #define SERVER_LOG_LINE_SIZE 256u
 #define SERVER_BUFFER_ALIGN 16u
@@ -489,7 +491,7 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
         server->stats.requests_ignored++;
         return;
     }
-    if (header->request == s->request_last) {
+    if (header->request == s->request_last && !TW_PLANTED(tw_plant_server_retry_executes_again)) {
         if (!u128_equal(header->checksum_body, s->request_checksum_body) ||
             header->operation != s->request_operation) {
             session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);

@@ -26,6 +26,9 @@ typedef enum tw_plant {
     tw_plant_pool_steal_commits_before_copy,
     /* Pool: deinit returns without waiting for the last thread to leave. */
     tw_plant_pool_join_skips_wait,
+    /* Server: a retry of the last request executes again instead of getting the cached
+     * reply (only a lost reply, i.e. a network fault, makes a client retry). */
+    tw_plant_server_retry_executes_again,
     tw_plant_count,
 } tw_plant;
 
