@@ -36,6 +36,8 @@
 #include <twin/os.h>
 #include <twin/proto.h>
 
+#include "cli_parse.h"
+
 #define TWIN_RAW_CONNECTIONS_MAX 64u
 #define TWIN_RAW_NAME_SIZE 32u /* names up to 31 characters */
 #define TWIN_RAW_CONNECT_RETRY_MS 20u
@@ -129,42 +131,6 @@ static int usage_error(const char *format, const char *value) {
 
 /* ---- numbers --------------------------------------------------------------------------- */
 
-/* A decimal number, the whole string, no sign, at most max. */
-static bool parse_u64(const char *text, uint64_t max, uint64_t *value) {
-    if (text == NULL || text[0] == '\0') return false;
-    uint64_t result = 0;
-    for (const char *c = text; *c != '\0'; c++) {
-        if (*c < '0' || *c > '9') return false;
-        uint64_t digit = (uint64_t)(*c - '0');
-        if (result > (max - digit) / 10) return false;
-        result = result * 10 + digit;
-    }
-    *value = result;
-    return true;
-}
-
-/* A decimal number below 2^128, the whole string, no sign. */
-static bool parse_u128(const char *text, tw_u128 *value) {
-    if (text == NULL || text[0] == '\0') return false;
-    tw_u128 result = {0, 0};
-    for (const char *c = text; *c != '\0'; c++) {
-        if (*c < '0' || *c > '9') return false;
-        /* result = result * 10 + digit, in 32-bit limbs, failing on a carry out. */
-        uint32_t limbs[4] = {(uint32_t)result.low, (uint32_t)(result.low >> 32),
-                             (uint32_t)result.high, (uint32_t)(result.high >> 32)};
-        uint64_t carry = (uint64_t)(*c - '0');
-        for (int i = 0; i < 4; i++) {
-            uint64_t product = (uint64_t)limbs[i] * 10u + carry;
-            limbs[i] = (uint32_t)product;
-            carry = product >> 32;
-        }
-        if (carry != 0) return false;
-        result.low = (uint64_t)limbs[0] | ((uint64_t)limbs[1] << 32);
-        result.high = (uint64_t)limbs[2] | ((uint64_t)limbs[3] << 32);
-    }
-    *value = result;
-    return true;
-}
 
 /* Decimal text of value into text (TWIN_RAW_U128_TEXT_SIZE bytes). */
 static const char *u128_format(tw_u128 value, char *text) {
@@ -191,7 +157,7 @@ static const char *u128_format(tw_u128 value, char *text) {
 /* A word of the script that must be a number: fails the line naming what it is. */
 static uint64_t word_u64(const char *word, uint64_t max, const char *what) {
     uint64_t value = 0;
-    if (!parse_u64(word, max, &value)) {
+    if (!tw_cli_parse_u64(word, max, &value)) {
         fail("%s takes a decimal integer 0..%" PRIu64 ", not '%s'", what, max, word);
     }
     return value;
@@ -199,7 +165,7 @@ static uint64_t word_u64(const char *word, uint64_t max, const char *what) {
 
 static tw_u128 word_u128(const char *word, const char *what) {
     tw_u128 value;
-    if (!parse_u128(word, &value)) {
+    if (!tw_cli_parse_u128(word, &value)) {
         fail("%s takes a decimal integer 0..2^128-1, not '%s'", what, word);
     }
     return value;
@@ -861,13 +827,13 @@ int main(int argc, char **argv) {
             if (i + 1 >= argc) return usage_error("%s needs a value", argument);
             const char *value = argv[++i];
             if (strcmp(argument, "--cluster") == 0) {
-                if (!parse_u128(value, &state.cluster)) {
+                if (!tw_cli_parse_u128(value, &state.cluster)) {
                     return usage_error("--cluster takes a decimal integer 0..2^128-1, not '%s'",
                                        value);
                 }
             } else {
                 uint64_t timeout_ms = 0;
-                if (!parse_u64(value, TWIN_RAW_TIMEOUT_MS_MAX, &timeout_ms) || timeout_ms == 0) {
+                if (!tw_cli_parse_u64(value, TWIN_RAW_TIMEOUT_MS_MAX, &timeout_ms) || timeout_ms == 0) {
                     return usage_error("--timeout-ms takes an integer 1..3600000, not '%s'", value);
                 }
                 state.timeout_ms = (uint32_t)timeout_ms;

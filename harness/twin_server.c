@@ -21,6 +21,8 @@
 #include <twin/assert.h>
 #include <twin/loop.h>
 #include <twin/proto.h>
+
+#include "cli_parse.h"
 #include <twin/server.h>
 
 #define TWIN_SERVER_LISTEN_DEFAULT "127.0.0.1:3000"
@@ -71,43 +73,6 @@ typedef struct flags {
 
 /* ---- parsing ---------------------------------------------------------------------- */
 
-/* A decimal number, the whole string, no sign, no spaces, at most max. */
-static bool parse_u64(const char *text, uint64_t max, uint64_t *value) {
-    if (text == NULL || text[0] == '\0') return false;
-    uint64_t result = 0;
-    for (const char *c = text; *c != '\0'; c++) {
-        if (*c < '0' || *c > '9') return false;
-        uint64_t digit = (uint64_t)(*c - '0');
-        if (result > (max - digit) / 10) return false;
-        result = result * 10 + digit;
-    }
-    *value = result;
-    return true;
-}
-
-/* A decimal number below 2^128, the whole string, no sign. */
-static bool parse_u128(const char *text, tw_u128 *value) {
-    if (text == NULL || text[0] == '\0') return false;
-    tw_u128 result = {0, 0};
-    for (const char *c = text; *c != '\0'; c++) {
-        if (*c < '0' || *c > '9') return false;
-        uint32_t digit = (uint32_t)(*c - '0');
-        /* result = result * 10 + digit, in 32-bit limbs, failing on a carry out. */
-        uint32_t limbs[4] = {(uint32_t)result.low, (uint32_t)(result.low >> 32),
-                             (uint32_t)result.high, (uint32_t)(result.high >> 32)};
-        uint64_t carry = digit;
-        for (int i = 0; i < 4; i++) {
-            uint64_t product = (uint64_t)limbs[i] * 10u + carry;
-            limbs[i] = (uint32_t)product;
-            carry = product >> 32;
-        }
-        if (carry != 0) return false;
-        result.low = (uint64_t)limbs[0] | ((uint64_t)limbs[1] << 32);
-        result.high = (uint64_t)limbs[2] | ((uint64_t)limbs[3] << 32);
-    }
-    *value = result;
-    return true;
-}
 
 static int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
@@ -126,7 +91,7 @@ static int usage_error(const char *format, ...) {
 static bool parse_u32_flag(const char *flag, const char *value, uint32_t low, uint32_t high,
                            uint32_t *out, int *exit_code) {
     uint64_t parsed = 0;
-    if (!parse_u64(value, high, &parsed) || parsed < low) {
+    if (!tw_cli_parse_u64(value, high, &parsed) || parsed < low) {
         *exit_code = usage_error("%s takes an integer %" PRIu32 "..%" PRIu32 ", not '%s'", flag,
                                  low, high, value);
         return false;
@@ -212,7 +177,7 @@ static int parse_flags(int argc, char **argv, flags *f) {
                 return exit_code;
             }
         } else if (strcmp(flag, "--cluster") == 0) {
-            if (!parse_u128(value, &o->cluster)) {
+            if (!tw_cli_parse_u128(value, &o->cluster)) {
                 return usage_error("--cluster takes a decimal integer 0..2^128-1, not '%s'", value);
             }
         } else if (strcmp(flag, "--release-min") == 0) {
