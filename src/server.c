@@ -82,7 +82,6 @@ struct tw_server {
     bool stopping;
     tw_completion c_accept;
     tw_completion c_accept_retry;
-    tw_completion c_cancel_accept;
     tw_completion c_cancel_retry;
     tw_completion c_listener_close;
     connection *connections;
@@ -863,14 +862,12 @@ void tw_server_stop(tw_server *server) {
     if (server->stopping) return;
     server->stopping = true;
     server_log(server, "stopping: closing the listener and %u connection(s)", server->connections_open);
-    if (server->accepting) {
-        tw_loop_cancel(server->loop, &server->c_cancel_accept, &server->c_accept, server, accept_canceled);
-    }
     if (tw_completion_active(&server->c_accept_retry)) {
         tw_loop_cancel(server->loop, &server->c_cancel_retry, &server->c_accept_retry, server,
                        accept_canceled);
     }
-    /* The close also cancels a pending accept on the listener. */
+    /* The close cancels the accept pending on the listener (tcp.h: a close cancels the
+     * loop's operations on that socket). */
     tw_tcp_close(server->loop, &server->c_listener_close, server->listener, server, listener_closed);
     for (uint32_t i = 0; i < server->options.connections_max; i++) {
         connection *conn = &server->connections[i];

@@ -38,6 +38,8 @@ void tw_tcp_write(tw_loop *loop, tw_completion *completion, tw_tcp tcp, const vo
 /* Shuts down the write side (SHUT_WR): the peer reads EOF after the bytes already sent. */
 void tw_tcp_shutdown(tw_loop *loop, tw_completion *completion, tw_tcp tcp, void *userdata,
                      tw_callback callback);
+/* Closes the socket. This loop's operations still pending on it (a read, a write, an
+ * accept) complete as tw_loop_canceled. */
 void tw_tcp_close(tw_loop *loop, tw_completion *completion, tw_tcp tcp, void *userdata,
                   tw_callback callback);
 
