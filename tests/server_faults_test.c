@@ -63,6 +63,7 @@
 #include <twin/server.h>
 #include <twin/tcp.h>
 
+#include "server_thread.h"
 #include "twin_test.h"
 
 #define MS_NS (1000u * 1000u)
@@ -151,60 +152,6 @@ static uint32_t echo_size(uint32_t client, uint64_t request) {
 
 static uint8_t echo_byte(uint32_t client, uint64_t request, uint32_t offset) {
     return (uint8_t)(client * 131u + request * 31u + offset * 7u + (offset >> 8));
-}
-
-/* ---- the server thread ----------------------------------------------------------------- */
-
-typedef struct server_thread {
-    tw_loop *loop;
-    tw_server *server;
-    tw_address address;
-    tw_async stop;
-    tw_completion c_stop;
-    tw_atomic_u32 ready; /* listening: address is set */
-    tw_server_stats stats; /* copied after the stop */
-    uint32_t sessions_final;
-} server_thread;
-
-static tw_action server_stop_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
-    (void)loop;
-    (void)c;
-    server_thread *s = userdata;
-    TW_ASSERT(result.error == tw_loop_ok);
-    s->sessions_final = tw_server_sessions(s->server);
-    tw_server_stop(s->server);
-    return tw_disarm;
-}
-
-static void server_main(void *arg) {
-    server_thread *s = arg;
-    TW_ASSERT(tw_loop_init(&s->loop, NULL) == tw_loop_ok);
-    tw_address listen;
-    TW_ASSERT(tw_address_parse("127.0.0.1:0", &listen) == tw_loop_ok);
-    tw_server_options options = {
-        .cluster = cluster,
-        .connections_max = SERVER_CONNECTIONS_MAX,
-        .clients_max = SERVER_CLIENTS_MAX,
-        .message_size_max = MESSAGE_SIZE_MAX,
-        .release_min = RELEASE,
-        .release_max = RELEASE,
-        .accounts_max = SERVER_ACCOUNTS_MAX,
-        .transfers_max = SERVER_TRANSFERS_MAX,
-    };
-    TW_ASSERT_MSG(tw_server_options_check(&options) == NULL, tw_server_options_check(&options));
-    tw_loop_error listen_error = tw_loop_ok;
-    tw_server_error error = tw_server_init(&s->server, s->loop, &listen, &options, &listen_error);
-    TW_ASSERT_MSG(error == tw_server_ok, tw_server_error_name(error));
-    s->address = tw_server_address(s->server);
-    tw_async_init(s->loop, &s->stop);
-    tw_async_wait(s->loop, &s->stop, &s->c_stop, s, server_stop_cb);
-    tw_atomic_store_u32(&s->ready, 1, tw_release);
-    (void)tw_futex_wake(&s->ready, TW_FUTEX_WAKE_ALL);
-    TW_ASSERT(tw_loop_run(s->loop, tw_run_until_done) == tw_loop_ok);
-    s->stats = *tw_server_stats_get(s->server);
-    tw_server_deinit(s->server);
-    tw_async_deinit(&s->stop); /* the main thread's notify may still be returning */
-    tw_loop_deinit(s->loop);
 }
 
 /* ---- the clients ----------------------------------------------------------------------- */
@@ -305,7 +252,7 @@ typedef struct client {
     client_counts counts;
 } client;
 
-static server_thread the_server;
+static tw_test_server the_server;
 static client clients[CLIENTS_MAX];
 static client lookup_client;
 static tw_account expected[ACCOUNTS_MAX]; /* what the lookup client must find */
@@ -772,13 +719,17 @@ static void expected_collect(void) {
 
 static void server_faults_main(void *arg) {
     (void)arg;
-    memset(&the_server, 0, sizeof(the_server));
-    tw_thread server;
-    tw_thread_options server_options = {.name = "server"};
-    TW_ASSERT(tw_thread_spawn(&server, &server_options, server_main, &the_server) == tw_os_ok);
-    while (tw_atomic_load_u32(&the_server.ready, tw_acquire) == 0) {
-        (void)tw_futex_wait(&the_server.ready, 0, TW_TIMEOUT_NONE);
-    }
+    tw_server_options server_options = {
+        .cluster = cluster,
+        .connections_max = SERVER_CONNECTIONS_MAX,
+        .clients_max = SERVER_CLIENTS_MAX,
+        .message_size_max = MESSAGE_SIZE_MAX,
+        .release_min = RELEASE,
+        .release_max = RELEASE,
+        .accounts_max = SERVER_ACCOUNTS_MAX,
+        .transfers_max = SERVER_TRANSFERS_MAX,
+    };
+    tw_test_server_start(&the_server, &server_options);
 
     tw_thread threads[CLIENTS_MAX];
     for (uint32_t c = 0; c < config.clients; c++) {
@@ -796,8 +747,7 @@ static void server_faults_main(void *arg) {
     client_init(&lookup_client, config.clients + 1, role_lookup, lookups);
     client_main(&lookup_client);
 
-    tw_async_notify(&the_server.stop);
-    TW_ASSERT(tw_thread_join(server) == tw_os_ok);
+    tw_test_server_stop(&the_server);
 
     /* What the server did, against what the clients saw. */
     const tw_server_stats *stats = &the_server.stats;
@@ -862,7 +812,7 @@ static void server_faults_main(void *arg) {
                                    stats->sessions_evicted[r], stats->evictions_sent[r],
                                    tw_eviction_reason_name((tw_eviction_reason)r)));
     }
-    TW_ASSERT_MSG(the_server.sessions_final == stats->registrations,
+    TW_ASSERT_MSG(the_server.sessions == stats->registrations,
                   "a session was lost though none was evicted");
     TW_ASSERT(stats->connections_accepted == stats->connections_closed);
     TW_ASSERT(stats->pings == 0);

@@ -30,6 +30,7 @@
 #include <twin/server.h>
 #include <twin/tcp.h>
 
+#include "server_thread.h"
 #include "twin_test.h"
 
 #define MESSAGE_SIZE_MAX 4096u
@@ -58,51 +59,6 @@ static void failf(const char *format, ...) {
 }
 
 /* ---- the server thread --------------------------------------------------------------- */
-
-typedef struct server_run {
-    tw_server_options options;
-    tw_address address; /* written before ready */
-    tw_atomic_u32 ready;
-    tw_async stop;
-    tw_completion c_stop;
-    tw_loop *loop;
-    tw_server *server;
-    /* Read by the test body only after the join. */
-    tw_server_stats stats;
-    uint32_t sessions;
-} server_run;
-
-static tw_action server_stop_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
-    (void)loop;
-    (void)c;
-    server_run *s = userdata;
-    TW_ASSERT(result.error == tw_loop_ok);
-    tw_server_stop(s->server);
-    return tw_disarm;
-}
-
-static void server_main(void *arg) {
-    server_run *s = arg;
-    TW_ASSERT(tw_loop_init(&s->loop, NULL) == tw_loop_ok);
-    tw_address listen;
-    TW_ASSERT(tw_address_parse("127.0.0.1:0", &listen) == tw_loop_ok);
-    tw_loop_error listen_error = tw_loop_ok;
-    tw_server_error error = tw_server_init(&s->server, s->loop, &listen, &s->options, &listen_error);
-    if (error != tw_server_ok) {
-        failf("tw_server_init: %s (%s)", tw_server_error_name(error), tw_loop_error_name(listen_error));
-    }
-    s->address = tw_server_address(s->server);
-    tw_async_init(s->loop, &s->stop);
-    tw_async_wait(s->loop, &s->stop, &s->c_stop, s, server_stop_cb);
-    tw_atomic_store_u32(&s->ready, 1, tw_release);
-    (void)tw_futex_wake(&s->ready, TW_FUTEX_WAKE_ALL);
-    TW_ASSERT(tw_loop_run(s->loop, tw_run_until_done) == tw_loop_ok);
-    s->stats = *tw_server_stats_get(s->server);
-    s->sessions = tw_server_sessions(s->server);
-    tw_server_deinit(s->server);
-    tw_async_deinit(&s->stop); /* the test body's notify may still be returning */
-    tw_loop_deinit(s->loop);
-}
 
 /* ---- raw clients ----------------------------------------------------------------------- */
 
@@ -164,8 +120,7 @@ typedef struct harness {
     uint64_t connections;
     raw raws[RAWS_MAX];
     uint32_t raws_count;
-    tw_thread server_thread;
-    server_run server;
+    tw_test_server server;
 } harness;
 
 static harness the_harness;
@@ -605,13 +560,7 @@ static void case_begin(struct harness *h, const char *name, const tw_server_opti
     h->sent_pings = 0;
     h->connections = 0;
     h->raws_count = 0;
-    memset(&h->server, 0, sizeof(h->server));
-    h->server.options = *options;
-    tw_thread_options thread_options = {.name = "server"};
-    TW_ASSERT(tw_thread_spawn(&h->server_thread, &thread_options, server_main, &h->server) == tw_os_ok);
-    while (tw_atomic_load_u32(&h->server.ready, tw_acquire) == 0) {
-        (void)tw_futex_wait(&h->server.ready, 0, TW_TIMEOUT_NONE);
-    }
+    tw_test_server_start(&h->server, options);
 }
 
 static tw_action deadline_cancel_cb(void *userdata, tw_loop *loop, tw_completion *c, tw_result result) {
@@ -640,8 +589,7 @@ static const tw_server_stats *case_end(struct harness *h) {
     }
     TW_ASSERT(tw_loop_run(h->loop, tw_run_until_done) == tw_loop_ok);
     TW_ASSERT(tw_loop_active(h->loop) == 0);
-    tw_async_notify(&h->server.stop);
-    TW_ASSERT(tw_thread_join(h->server_thread) == tw_os_ok);
+    tw_test_server_stop(&h->server);
     return &h->server.stats;
 }
 

@@ -1,0 +1,34 @@
+/* twin tests: a tw_server on its own thread and loop, for tests that talk to it over TCP.
+ *
+ * tw_test_server_start spawns the thread and returns once the server listens (address is
+ * set); tw_test_server_stop wakes the thread through a tw_async, the server stops and its
+ * loop runs until done, then the thread is joined. stats and sessions are written by the
+ * server thread after its loop ends: read them only after tw_test_server_stop. */
+#ifndef TWIN_TEST_SERVER_THREAD_H
+#define TWIN_TEST_SERVER_THREAD_H
+
+#include <twin/atomic.h>
+#include <twin/loop.h>
+#include <twin/os.h>
+#include <twin/server.h>
+
+typedef struct tw_test_server {
+    tw_server_options options;
+    tw_address address; /* written before ready */
+    tw_server_stats stats; /* after the stop */
+    uint32_t sessions;     /* after the stop: sessions held when it stopped */
+    /* private */
+    tw_atomic_u32 ready;
+    tw_async stop;
+    tw_completion c_stop;
+    tw_loop *loop;
+    tw_server *server;
+    tw_thread thread;
+} tw_test_server;
+
+/* Listens on 127.0.0.1 (a port the system picks) with options; fails the run if the
+ * options or the listen fail. */
+void tw_test_server_start(tw_test_server *s, const tw_server_options *options);
+void tw_test_server_stop(tw_test_server *s);
+
+#endif
