@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +108,12 @@ tw_os_result tw_thread_detach(tw_thread thread) {
     return pthread_detach((pthread_t)thread.handle) == 0 ? tw_os_ok : tw_os_invalid;
 }
 
+tw_thread tw_thread_self(void) {
+    tw_thread self = {.handle = (uint64_t)pthread_self()};
+    TW_ASSERT(self.handle != 0);
+    return self;
+}
+
 static _Thread_local void *thread_current;
 
 void tw_thread_current_set(void *current) { thread_current = current; }
@@ -118,6 +125,19 @@ uint64_t tw_clock_monotonic_ns(void) {
     int rc = clock_gettime(CLOCK_MONOTONIC, &now);
     TW_ASSERT(rc == 0);
     return (uint64_t)now.tv_sec * ns_per_s + (uint64_t)now.tv_nsec;
+}
+
+uint64_t tw_random_u64(void) {
+    uint64_t value = 0;
+    size_t filled = 0;
+    while (filled < sizeof(value)) {
+        ssize_t got = getrandom((uint8_t *)&value + filled, sizeof(value) - filled, 0);
+        if (got < 0 && errno == EINTR) continue;
+        /* Without GRND_NONBLOCK it only fails for a bad buffer or a kernel before 3.17. */
+        TW_ASSERT_MSG(got > 0, "getrandom(2) failed: twin needs Linux 3.17 or later");
+        filled += (size_t)got;
+    }
+    return value;
 }
 
 uint32_t tw_cpu_count(void) {

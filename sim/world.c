@@ -61,6 +61,7 @@ const char *tw_sim_purpose_name(tw_sim_purpose purpose) {
     case tw_sim_purpose_faults: return "faults";
     case tw_sim_purpose_network: return "network";
     case tw_sim_purpose_workload: return "workload";
+    case tw_sim_purpose_random: return "random";
     case tw_sim_purpose_count: break;
     }
     return "unknown";
@@ -499,6 +500,12 @@ tw_os_result tw_thread_detach(tw_thread thread) {
     return tw_os_ok;
 }
 
+tw_thread tw_thread_self(void) {
+    tw_sim_world *world = world_current;
+    TW_ASSERT_MSG(world != NULL && world->running != NULL, "tw_thread_self outside a run");
+    return (tw_thread){.handle = world->running->id};
+}
+
 void tw_thread_current_set(void *current) {
     tw_sim_world *world = world_current;
     TW_ASSERT_MSG(world != NULL && world->running != NULL, "tw_thread_current_set outside a run");
@@ -621,6 +628,11 @@ uint64_t tw_clock_monotonic_ns(void) {
 }
 
 uint32_t tw_cpu_count(void) { return TW_SIM_CPU_COUNT; }
+
+uint64_t tw_random_u64(void) {
+    TW_ASSERT_MSG(tw_sim_active(), "tw_random_u64 outside a run: the seed is the only randomness");
+    return tw_sim_decide(tw_sim_purpose_random, UINT64_MAX);
+}
 
 _Noreturn void tw_panic(const char *file, int line, const char *message) {
     tw_sim_world *world = world_current;

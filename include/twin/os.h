@@ -61,12 +61,21 @@ tw_os_result tw_thread_spawn(tw_thread *thread, const tw_thread_options *options
 tw_os_result tw_thread_join(tw_thread thread);
 tw_os_result tw_thread_detach(tw_thread thread);
 
+/* The calling thread's handle: what tw_thread_spawn gave for it (the process's first
+ * thread, and the sim's main fiber, have one too). For "am I that thread?" checks only:
+ * never for ordering or hashing. */
+tw_thread tw_thread_self(void);
+
 /* A per-thread pointer for the code above the seam (e.g. "the pool worker I am"). */
 void tw_thread_current_set(void *current);
 void *tw_thread_current_get(void);
 
 /* Monotonic time in ns: CLOCK_MONOTONIC, or the world's virtual clock. */
 uint64_t tw_clock_monotonic_ns(void);
+
+/* 64 random bits, for identities and jitter (not for cryptography): getrandom(2) in the
+ * real build; in the sim, a decision of the world's "random" stream, so a seed replays it. */
+uint64_t tw_random_u64(void);
 
 /* CPUs available to the process (the sim reports a fixed, seeded-independent count). */
 uint32_t tw_cpu_count(void);

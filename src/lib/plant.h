@@ -29,6 +29,14 @@ typedef enum tw_plant {
     /* Server: a retry of the last request executes again instead of getting the cached
      * reply (only a lost reply, i.e. a network fault, makes a client retry). */
     tw_plant_server_retry_executes_again,
+    /* Client: a batched reply's create results reach each packet with the request's
+     * indexes, not rebased to the packet's first event. */
+    tw_plant_client_demux_no_rebase,
+    /* Client: an eviction completes the request in flight and later packets, but forgets
+     * the pending ones (they never complete). */
+    tw_plant_client_eviction_forgets_pending,
+    /* Client: a retry after a failed connection takes a new request number. */
+    tw_plant_client_retry_new_number,
     tw_plant_count,
 } tw_plant;
 

@@ -16,6 +16,9 @@ static const struct {
     {"pool_steal_commits_before_copy", tw_plant_pool_steal_commits_before_copy},
     {"pool_join_skips_wait", tw_plant_pool_join_skips_wait},
     {"server_retry_executes_again", tw_plant_server_retry_executes_again},
+    {"client_demux_no_rebase", tw_plant_client_demux_no_rebase},
+    {"client_eviction_forgets_pending", tw_plant_client_eviction_forgets_pending},
+    {"client_retry_new_number", tw_plant_client_retry_new_number},
 };
 
 _Static_assert(sizeof(plants) / sizeof(plants[0]) == tw_plant_count, "name every planted bug");
@@ -33,5 +36,6 @@ bool tw_test_plant_select(const char *name) {
 const char *tw_test_plant_names(void) {
     return "none, locker_unlock_no_wake, locker_wake_takes_locked, locker_trylock_not_atomic, "
            "pool_notify_skips_idle, pool_steal_commits_before_copy, pool_join_skips_wait, "
-           "server_retry_executes_again";
+           "server_retry_executes_again, client_demux_no_rebase, client_eviction_forgets_pending, "
+           "client_retry_new_number";
 }

@@ -18,6 +18,7 @@ static const char usage_format[] =
     "usage: %s [--seeds N] [--seed-first N] [--strategy random|pct|seeded]\n"
     "          [--seed N] [--plant NAME] [--net-corruption] [--large]\n"
     "          [--expect-failure lost_wakeup|deadlock|panic|steps_exceeded|any]\n"
+    "          [--expect-message TEXT]\n"
     "  --seeds N           sweep N seeds (default 1000), each run twice, hashes compared\n"
     "  --seed-first N      first seed of the sweep (default 1)\n"
     "  --seed N            run this one seed and print its line (a repro)\n"
@@ -26,7 +27,8 @@ static const char usage_format[] =
     "  --net-corruption    let the simulated network flip bits (off by default)\n"
     "  --large             the test's larger sim workload\n"
     "  --expect-failure O  pass only if some seed of the sweep fails with outcome O\n"
-    "                      (lost_wakeup: a deadlock whose report names a lost wake-up)\n";
+    "                      (lost_wakeup: a deadlock whose report names a lost wake-up)\n"
+    "  --expect-message T  with --expect-failure: the failure's message must contain T\n";
 
 typedef struct runner_flags {
     uint64_t seeds;
@@ -36,6 +38,7 @@ typedef struct runner_flags {
     tw_sim_strategy strategy;
     const char *plant;
     const char *expect; /* NULL: every seed must pass */
+    const char *expect_message; /* NULL: any message */
     bool net_corruption;
     bool large;
 } runner_flags;
@@ -86,6 +89,9 @@ static int parse(int argc, char **argv, runner_flags *f) {
                 return usage(argv[0], "this binary has no planted bug named", value);
             }
             f->plant = value;
+        } else if (strcmp(flag, "--expect-message") == 0) {
+            if (value[0] == '\0') return usage(argv[0], "--expect-message takes a non-empty text, not", value);
+            f->expect_message = value;
         } else if (strcmp(flag, "--expect-failure") == 0) {
             if (strcmp(value, "any") != 0 && strcmp(value, "deadlock") != 0 &&
                 strcmp(value, "lost_wakeup") != 0 && strcmp(value, "panic") != 0 &&
@@ -122,6 +128,9 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
     runner_flags f;
     int rc = parse(argc, argv, &f);
     if (rc != 0) return rc;
+    if (f.expect_message != NULL && f.expect == NULL) {
+        return usage(argv[0], "--expect-message needs --expect-failure too; got", f.expect_message);
+    }
     void *arg = test->prepare(f.large ? tw_test_build_sim_large : tw_test_build_sim);
     tw_sim_options options = {.strategy = f.strategy,
                               .net = {.faults_off = test->sim_faults_off,
@@ -180,7 +189,8 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
         }
         bool expected = f.expect != NULL &&
                         (strcmp(f.expect, "any") == 0 || strcmp(f.expect, outcome) == 0 ||
-                         (strcmp(f.expect, "deadlock") == 0 && report->outcome == tw_sim_deadlock));
+                         (strcmp(f.expect, "deadlock") == 0 && report->outcome == tw_sim_deadlock)) &&
+                        (f.expect_message == NULL || strstr(report->message, f.expect_message) != NULL);
         if (expected) {
             printf("%s: %s%s caught (%s) at seed %" PRIu64 " (seed %" PRIu64
                    " of the sweep); the failure repeats with the same hash %016" PRIx64 "\n",
@@ -194,7 +204,12 @@ int tw_test_main(int argc, char **argv, const tw_test_case *test) {
         printf("%s: FAILED at seed %" PRIu64 ": ", test->name, report->seed);
         tw_driver_print_line(stdout, report);
         printf("  %s\n", report->message);
-        if (f.expect != NULL) printf("  (expected a failure of kind %s, got %s)\n", f.expect, outcome);
+        if (f.expect != NULL) {
+            printf("  (expected a failure of kind %s%s%s%s, got %s)\n", f.expect,
+                   f.expect_message != NULL ? " with a message containing '" : "",
+                   f.expect_message != NULL ? f.expect_message : "", f.expect_message != NULL ? "'" : "",
+                   outcome);
+        }
         print_repro(argv[0], &f, report);
         free(run);
         return 1;

@@ -43,6 +43,7 @@ typedef enum tw_sim_purpose {
     tw_sim_purpose_faults,
     tw_sim_purpose_network,
     tw_sim_purpose_workload,
+    tw_sim_purpose_random, /* tw_random_u64: product code's ids and jitter */
     tw_sim_purpose_count,
 } tw_sim_purpose;
 
