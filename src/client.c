@@ -307,6 +307,7 @@ static void packet_complete(tw_client_context *ctx, tw_packet *packet, tw_packet
 static void list_complete(tw_client_context *ctx, tw_packet *root, tw_packet_status status) {
     TW_ASSERT(status != tw_packet_ok);
     list_check_root(root);
+    uint32_t count_expected = root->links.batch_count; /* before a callback reuses root */
     uint32_t count = 0;
     for (tw_packet *p = root; p != NULL;) {
         tw_packet *next = p->links.batch_next; /* read first: the callback may reuse p */
@@ -314,7 +315,7 @@ static void list_complete(tw_client_context *ctx, tw_packet *root, tw_packet_sta
         count++;
         p = next;
     }
-    (void)count;
+    TW_ASSERT(count == count_expected);
 }
 
 static tw_packet_status eviction_status(uint8_t reason) {
@@ -692,7 +693,10 @@ static void results_deliver(tw_client_context *ctx, tw_packet *root, uint64_t ti
                             uint32_t body_size) {
     list_check_root(root);
     TW_ASSERT(timestamp > 0);
+    /* Read before any callback: a completed packet is the user's, who may submit it again
+     * (rewriting its links) while the rest of the batch is still being delivered. */
     tw_operation operation = (tw_operation)root->operation;
+    uint32_t batch_events = root->links.batch_events;
     if (operation == tw_operation_lookup_accounts || operation == tw_operation_lookup_transfers) {
         TW_ASSERT(root->links.batch_count == 1);
         packet_complete(ctx, root, tw_packet_ok, timestamp, ctx->reply, body_size);
@@ -703,15 +707,17 @@ static void results_deliver(tw_client_context *ctx, tw_packet *root, uint64_t ti
     tw_create_result *results = (tw_create_result *)(void *)ctx->reply;
     uint32_t results_count = body_size / (uint32_t)sizeof(tw_create_result);
     for (tw_packet *p = root; p != NULL;) {
-        tw_packet *next = p->links.batch_next; /* read first: the callback may reuse p */
+        /* Read first: the callback may reuse p. */
+        tw_packet *next = p->links.batch_next;
+        uint32_t events = p->links.events;
         TW_ASSERT(p->links.phase == phase_sent);
         if (operation == tw_operation_echo) {
-            TW_ASSERT(offset + p->links.events <= body_size);
-            packet_complete(ctx, p, tw_packet_ok, timestamp, ctx->reply + offset, p->links.events);
-            taken += p->links.events;
+            TW_ASSERT(offset + events <= body_size);
+            packet_complete(ctx, p, tw_packet_ok, timestamp, ctx->reply + offset, events);
+            taken += events;
         } else {
             uint32_t first = taken;
-            while (taken < results_count && results[taken].index < offset + p->links.events) {
+            while (taken < results_count && results[taken].index < offset + events) {
                 TW_ASSERT(results[taken].index >= offset);
                 if (!TW_PLANTED(tw_plant_client_demux_no_rebase)) results[taken].index -= offset;
                 taken++;
@@ -719,10 +725,10 @@ static void results_deliver(tw_client_context *ctx, tw_packet *root, uint64_t ti
             packet_complete(ctx, p, tw_packet_ok, timestamp, (const uint8_t *)&results[first],
                             (taken - first) * (uint32_t)sizeof(tw_create_result));
         }
-        offset += p->links.events;
+        offset += events;
         p = next;
     }
-    TW_ASSERT(offset == root->links.batch_events);
+    TW_ASSERT(offset == batch_events);
     TW_ASSERT(taken == (operation == tw_operation_echo ? body_size : results_count));
 }
 

@@ -7,7 +7,7 @@
 
 #include "client_packets.h"
 
-static char problem[512]; /* tw_panic keeps the pointer */
+static _Thread_local char problem[512]; /* tw_panic keeps the pointer; one per thread */
 
 void tw_test_packet_init(tw_test_packet *p, tw_test_waiter *waiter, uint32_t number,
                          uint8_t operation, uint32_t data_size) {
