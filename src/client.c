@@ -385,8 +385,10 @@ static tw_action timer_canceled(void *userdata, tw_loop *loop, tw_completion *co
     return tw_disarm;
 }
 
-/* For good: eviction or shutdown. */
+/* For good: eviction or shutdown. A backoff in progress ends here (no next connection). */
 static void timer_stop(tw_client_context *ctx) {
+    TW_ASSERT(ctx->stopping || ctx->evicted != tw_packet_ok);
+    if (ctx->conn == conn_backoff) ctx->conn = conn_idle;
     ctx->timer = timer_none;
     if (tw_completion_active(&ctx->c_timer) && !tw_completion_active(&ctx->c_timer_cancel)) {
         tw_loop_cancel(ctx->loop, &ctx->c_timer_cancel, &ctx->c_timer, ctx, timer_canceled);

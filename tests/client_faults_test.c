@@ -199,20 +199,11 @@ static void packet_check(const tw_test_packet *p, user *u) {
 
 /* ---- the run ----------------------------------------------------------------------------------- */
 
-/* Sleeps for duration_ns (a futex wait that nobody wakes, in virtual time in the sim). */
-static void think(uint64_t duration_ns) {
-    tw_atomic_u32 never = TW_ATOMIC_INIT(0);
-    uint64_t until_ns = tw_clock_monotonic_ns() + duration_ns;
-    for (uint64_t now_ns = tw_clock_monotonic_ns(); now_ns < until_ns; now_ns = tw_clock_monotonic_ns()) {
-        (void)tw_futex_wait(&never, 0, until_ns - now_ns);
-    }
-}
-
 static void user_main(void *arg) {
     user *u = arg;
     uint32_t sent = 0;
     while (sent < packets_per_user) {
-        think(tw_random_u64() % (THINK_NS_MAX + 1));
+        tw_test_sleep(tw_random_u64() % (THINK_NS_MAX + 1));
         uint32_t window_max = 1u + (uint32_t)(tw_random_u64() % WINDOW);
         uint32_t window = packets_per_user - sent < window_max ? packets_per_user - sent : window_max;
         uint32_t before = tw_atomic_load_u32(&u->waiter.completed, tw_acquire);

@@ -51,6 +51,8 @@
 #define RACE_ROUNDS_SIM 3u
 #define RACE_ROUNDS_REAL 200u
 #define RACE_PACKETS 16u
+/* Deinit with queued packets comes 0..this long after init (tw_random_u64: seeded in the sim). */
+#define DEINIT_DELAY_NS_MAX (30ull * MS_NS)
 /* Nothing listens there, in either build: a connect is refused. */
 #define ADDRESS_REFUSED "127.0.0.1:1"
 
@@ -612,6 +614,8 @@ static void case_deinit(void) {
         tw_test_packet_init(&deinit_packets[i], &waiter, i + 1, tw_operation_echo, 2);
         tw_test_packet_submit(&client, &deinit_packets[i]);
     }
+    /* Deinit while the client connects, closes or backs off (the refusals take a while). */
+    tw_test_sleep(tw_random_u64() % DEINIT_DELAY_NS_MAX);
     client_stop(&client); /* returns after every packet completed */
     TW_ASSERT(tw_atomic_load_u32(&waiter.completed, tw_acquire) == 3);
     for (uint32_t i = 0; i < 3; i++) {

@@ -87,3 +87,11 @@ void tw_test_packet_expect(const tw_test_packet *p, tw_packet_status status, con
              tw_packet_status_name(status));
     TW_ASSERT_MSG(false, problem);
 }
+
+void tw_test_sleep(uint64_t duration_ns) {
+    tw_atomic_u32 never = TW_ATOMIC_INIT(0); /* nobody wakes it: only the timeout ends a wait */
+    uint64_t until_ns = tw_clock_monotonic_ns() + duration_ns;
+    for (uint64_t now_ns = tw_clock_monotonic_ns(); now_ns < until_ns; now_ns = tw_clock_monotonic_ns()) {
+        (void)tw_futex_wait(&never, 0, until_ns - now_ns);
+    }
+}

@@ -48,6 +48,8 @@ void tw_test_packet_completed(uintptr_t context, tw_packet *packet, uint64_t tim
 void tw_test_packet_submit(tw_client *client, tw_test_packet *p);
 /* Waits until count packets of the waiter have completed. */
 void tw_test_wait(tw_test_waiter *waiter, uint32_t count, const char *what);
+/* Sleeps for duration_ns (virtual time in the sim: other fibers and timers run meanwhile). */
+void tw_test_sleep(uint64_t duration_ns);
 /* The packet completed once with status (and, unless ok, with no result). */
 void tw_test_packet_expect(const tw_test_packet *p, tw_packet_status status, const char *what);
 
