@@ -480,6 +480,8 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
         send_eviction(conn, header->client, was != NULL ? was->session : 0, header->release, reason);
         return;
     }
+    TW_ASSERT(s->number != 0 && u128_equal(s->client, header->client));
+    TW_ASSERT(s->request_last == 0 || s->reply->request == s->request_last);
     s->connection = conn; /* where it is reached now, whatever this message turns out to be */
     if (header->session != s->number || header->request == 0 ||
         header->request > s->request_last + 1) {
@@ -496,6 +498,8 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
             session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);
             return;
         }
+        /* A retry of the last request: its cached reply answers it, unchanged. */
+        TW_ASSERT(s->reply->request == header->request && s->reply->command == tw_command_reply);
         session_touch(server, s, conn);
         server->stats.retries_answered++;
         send_reply(conn, s->reply);
@@ -505,10 +509,17 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
         session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);
         return;
     }
+    /* Exactly once: only the next number executes (the planted bug re-executes a retry). */
+    TW_ASSERT(header->request == s->request_last + 1 ||
+              (TW_PLANTED(tw_plant_server_retry_executes_again) && header->request == s->request_last));
+    uint64_t op_previous = server->stats.op;
+    uint64_t timestamp_previous = server->timestamp_last;
     uint64_t timestamp = 0;
     uint64_t op = op_begin(server, &timestamp);
+    TW_ASSERT(op == op_previous + 1 && timestamp > timestamp_previous);
     uint32_t reply_body_size = execute(server, header, body, timestamp, s->reply + 1);
     reply_header(server, header, s, op, timestamp, reply_body_size);
+    TW_ASSERT(s->request_last == header->request && s->reply->op == op);
     session_touch(server, s, conn);
     server->stats.requests_executed++;
     send_reply(conn, s->reply);
