@@ -212,25 +212,18 @@ static bool parse_one(const char *text, size_t length, tw_address *address) {
         if (!parse_port(text + last + 1, length - last - 1, &port)) return false;
         host_length = last;
     }
-    /* "IP:PORT" or "[IPv6]:PORT" (or without the port): brackets exactly around IPv6. */
-    char buffer[ADDRESS_TEXT_MAX + 8];
+    /* Brackets exactly around an IPv6 host; an IPv4 host has no ':', '[' or ']'. */
     bool bracketed = host_length >= 2 && host[0] == '[' && host[host_length - 1] == ']';
-    if (bracketed) {
-        memcpy(buffer, host, host_length);
-        buffer[host_length] = '\0';
-        int written = snprintf(buffer + host_length, sizeof(buffer) - host_length, ":%u", port);
-        TW_ASSERT(written > 0 && (size_t)written < sizeof(buffer) - host_length);
-        return tw_address_parse(buffer, address) == tw_loop_ok && address->family == 6;
-    }
-    if (memchr(host, ':', host_length) != NULL || memchr(host, '[', host_length) != NULL ||
-        memchr(host, ']', host_length) != NULL || host_length == 0) {
+    if (!bracketed && (host_length == 0 || memchr(host, ':', host_length) != NULL ||
+                       memchr(host, '[', host_length) != NULL || memchr(host, ']', host_length) != NULL)) {
         return false; /* IPv6 without brackets, or stray brackets */
     }
+    /* Back to "IP:PORT" or "[IPv6]:PORT" for tw_address_parse. */
+    char buffer[ADDRESS_TEXT_MAX + 8];
     memcpy(buffer, host, host_length);
-    buffer[host_length] = '\0';
     int written = snprintf(buffer + host_length, sizeof(buffer) - host_length, ":%u", port);
     TW_ASSERT(written > 0 && (size_t)written < sizeof(buffer) - host_length);
-    return tw_address_parse(buffer, address) == tw_loop_ok && address->family == 4;
+    return tw_address_parse(buffer, address) == tw_loop_ok && address->family == (bracketed ? 6 : 4);
 }
 
 tw_client_init_status tw_client_addresses_parse(const char *text, tw_address *addresses,
