@@ -2,6 +2,12 @@
  * (tw_client_options.batching_off), against a running twin-server, real build, e.g. on
  * loopback.
  *
+ * Rounds: --rounds R (default 3) runs both modes R times, on then off, each with its own
+ * nonce (ids never collide). Each mode's line per round is printed as it finishes; the table
+ * shows each mode's median round (by events/s), and the ratio line gives the median and the
+ * lowest of the rounds' on/off ratios. On a 2-CPU machine one round can be off by a factor
+ * of two (another process, a slow wake-up): the median is the number to read.
+ *
  * What is measured: throughput and latency of create_transfers packets submitted through the
  * public client API. Both modes run in the same process against the same server, one after
  * the other (batching on first), each with its own tw_client (so its own session, IO thread
@@ -99,6 +105,11 @@
 #define CLIENTBENCH_PERCENTILE_P50 50u
 #define CLIENTBENCH_PERCENTILE_P99 99u
 #define CLIENTBENCH_PERCENT 100u
+/* Rounds of both modes (on then off); the table shows each mode's median round, and the
+ * ratio is the median of the rounds' ratios: one noisy round does not decide it. */
+#define CLIENTBENCH_ROUNDS_DEFAULT 3u
+#define CLIENTBENCH_ROUNDS_MAX 15u
+/* A round's ids: the nonce plus the round, so rounds never collide. */
 
 /* user_tag of a packet: what its completion is for. */
 enum clientbench_tag {
@@ -118,7 +129,7 @@ static const char *const clientbench_mode_names[clientbench_modes] = {"batching_
 
 #define CLIENTBENCH_USAGE                                                                    \
     "--address ADDR [--threads U] [--in-flight N] [--events K] [--packets P] "               \
-    "[--packets-off P] [--batching on|off|both] [--cluster N]"
+    "[--packets-off P] [--batching on|off|both] [--rounds R] [--cluster N]"
 
 static void clientbench_usage(FILE *f) {
     fprintf(f, "usage: %s %s\n", bench_prog, CLIENTBENCH_USAGE);
@@ -136,12 +147,13 @@ static _Noreturn void clientbench_bad_flag(const char *format, ...) {
              "default %u), --packets P (packets per mode with batching on, integer 1..%u, "
              "default %u/K), --packets-off P (packets with batching off, integer 1..%u, "
              "default the batching-on count / %u), --batching on|off|both (default both), "
+             "--rounds R (rounds of every mode, integer 1..%u, default %u), "
              "--cluster N (integer 0..2^64-1, default 0; must match the server); "
              "--flag=value also accepted",
              CLIENTBENCH_THREADS_MAX, CLIENTBENCH_THREADS_DEFAULT, CLIENTBENCH_IN_FLIGHT_MAX,
              CLIENTBENCH_IN_FLIGHT_DEFAULT, CLIENTBENCH_EVENTS_MAX, CLIENTBENCH_EVENTS_DEFAULT,
              CLIENTBENCH_PACKETS_MAX, CLIENTBENCH_TRANSFERS_DEFAULT, CLIENTBENCH_PACKETS_MAX,
-             CLIENTBENCH_OFF_DIVISOR_DEFAULT);
+             CLIENTBENCH_OFF_DIVISOR_DEFAULT, CLIENTBENCH_ROUNDS_MAX, CLIENTBENCH_ROUNDS_DEFAULT);
     va_list args;
     va_start(args, format);
     bench_bad_flag_v(accepted, CLIENTBENCH_USAGE, format, args);
@@ -155,6 +167,7 @@ typedef struct clientbench_opts {
     uint64_t packets[clientbench_modes];
     bool packets_given[clientbench_modes];
     bool mode_enabled[clientbench_modes];
+    uint32_t rounds;
     uint64_t cluster;
 } clientbench_opts;
 
@@ -174,11 +187,12 @@ static clientbench_opts clientbench_parse_args(int argc, char **argv) {
         .in_flight = CLIENTBENCH_IN_FLIGHT_DEFAULT,
         .events = CLIENTBENCH_EVENTS_DEFAULT,
         .mode_enabled = {true, true},
+        .rounds = CLIENTBENCH_ROUNDS_DEFAULT,
     };
     for (int i = 1; i < argc; i++) {
         static const char *const names[] = {"--address", "--threads",     "--in-flight",
                                             "--events",  "--packets-off", "--packets",
-                                            "--batching", "--cluster"};
+                                            "--batching", "--rounds",      "--cluster"};
         const char *name = NULL;
         const char *val = NULL;
         switch (bench_next_flag(argc, argv, &i, names, sizeof names / sizeof names[0], &name,
@@ -224,6 +238,8 @@ static clientbench_opts clientbench_parse_args(int argc, char **argv) {
             }
             o.mode_enabled[clientbench_batching_on] = on || both;
             o.mode_enabled[clientbench_batching_off] = off || both;
+        } else if (strcmp(name, "--rounds") == 0) {
+            o.rounds = (uint32_t)clientbench_parse_or_fail(name, val, 1, CLIENTBENCH_ROUNDS_MAX);
         } else {
             o.cluster = clientbench_parse_or_fail(name, val, 0, UINT64_MAX);
         }
@@ -628,6 +644,53 @@ static clientbench_result clientbench_run_mode(const clientbench_opts *o, client
     return r;
 }
 
+static void clientbench_print_mode(const clientbench_opts *o, uint32_t round,
+                                   clientbench_mode mode, const clientbench_result *r) {
+    printf("round=%" PRIu32 " mode=%s threads=%u in_flight=%" PRIu32 " events=%" PRIu32
+           " packets=%" PRIu64 " seconds=%.3f events_per_s=%.0f packets_per_s=%.0f "
+           "latency_p50_us=%.1f latency_p99_us=%.1f\n",
+           round + 1, clientbench_mode_names[mode], o->threads, o->in_flight, o->events,
+           r->packets, r->seconds, r->events_per_s, r->packets_per_s, r->latency_p50_us,
+           r->latency_p99_us);
+    printf("  requests=%" PRIu64 " packets_per_request_mean=%.1f packets_per_request_p50=%" PRIu32
+           " packets_per_request_max=%" PRIu32 " requests_per_s=%.0f; requests by packets:",
+           r->requests, (double)r->packets / (double)r->requests, r->packets_per_request_p50,
+           r->packets_per_request_max, (double)r->requests / r->seconds);
+    for (unsigned b = 0; b < CLIENTBENCH_BATCH_BUCKETS; b++) {
+        if (r->request_buckets[b] == 0) continue;
+        uint32_t low = UINT32_C(1) << b;
+        if (low == 1) printf(" 1:%" PRIu64, r->request_buckets[b]);
+        else printf(" %" PRIu32 "-%" PRIu32 ":%" PRIu64, low, 2 * low - 1, r->request_buckets[b]);
+    }
+    printf("\n");
+    BENCH_CHECK(fflush(stdout) == 0);
+}
+
+static int clientbench_compare_double(const void *a, const void *b) {
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The round whose events/s is the median for this mode (the lower middle when even). */
+static const clientbench_result *
+clientbench_median_round(clientbench_result results[][clientbench_modes], uint32_t rounds,
+                         int mode) {
+    BENCH_CHECK(rounds >= 1 && rounds <= CLIENTBENCH_ROUNDS_MAX);
+    uint32_t order[CLIENTBENCH_ROUNDS_MAX];
+    for (uint32_t i = 0; i < rounds; i++) order[i] = i;
+    for (uint32_t i = 1; i < rounds; i++) { /* insertion sort: at most 15 */
+        for (uint32_t j = i; j > 0 && results[order[j]][mode].events_per_s <
+                                          results[order[j - 1]][mode].events_per_s;
+             j--) {
+            uint32_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    }
+    return &results[order[(rounds - 1) / 2]][mode];
+}
+
 int main(int argc, char **argv) {
     bench_prog = "twin-clientbench";
     clientbench_opts o = clientbench_parse_args(argc, argv);
@@ -640,56 +703,49 @@ int main(int argc, char **argv) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     printf("clientbench: server %s, %ld CPUs; %u user threads, %" PRIu32 " packets in flight, "
            "transfers per packet %" PRIu32 "; packets: batching on %" PRIu64
-           ", batching off %" PRIu64 "; both modes in this process, one after the other, "
-           "against the same server; run nonce %" PRIu64 "\n",
+           ", batching off %" PRIu64 "; %" PRIu32 " rounds of both modes in this process, "
+           "one after the other, against the same server; run nonce %" PRIu64 "\n",
            o.address, cpus, o.threads, o.in_flight, o.events, o.packets[clientbench_batching_on],
-           o.packets[clientbench_batching_off], nonce);
+           o.packets[clientbench_batching_off], o.rounds, nonce);
     BENCH_CHECK(fflush(stdout) == 0);
 
-    clientbench_result results[clientbench_modes] = {{0}};
-    for (int mode = 0; mode < clientbench_modes; mode++) {
-        if (!o.mode_enabled[mode]) continue;
-        clientbench_result r = clientbench_run_mode(&o, (clientbench_mode)mode, nonce);
-        results[mode] = r;
-        printf("mode=%s threads=%u in_flight=%" PRIu32 " events=%" PRIu32 " packets=%" PRIu64
-               " seconds=%.3f events_per_s=%.0f packets_per_s=%.0f latency_p50_us=%.1f "
-               "latency_p99_us=%.1f\n",
-               clientbench_mode_names[mode], o.threads, o.in_flight, o.events, r.packets,
-               r.seconds, r.events_per_s, r.packets_per_s, r.latency_p50_us, r.latency_p99_us);
-        printf("  requests=%" PRIu64 " packets_per_request_mean=%.1f "
-               "packets_per_request_p50=%" PRIu32 " packets_per_request_max=%" PRIu32
-               " requests_per_s=%.0f; requests by packets:",
-               r.requests, (double)r.packets / (double)r.requests, r.packets_per_request_p50,
-               r.packets_per_request_max, (double)r.requests / r.seconds);
-        for (unsigned b = 0; b < CLIENTBENCH_BATCH_BUCKETS; b++) {
-            if (r.request_buckets[b] == 0) continue;
-            uint32_t low = UINT32_C(1) << b;
-            if (low == 1) printf(" 1:%" PRIu64, r.request_buckets[b]);
-            else printf(" %" PRIu32 "-%" PRIu32 ":%" PRIu64, low, 2 * low - 1,
-                        r.request_buckets[b]);
+    clientbench_result results[CLIENTBENCH_ROUNDS_MAX][clientbench_modes] = {{{0}}};
+    for (uint32_t round = 0; round < o.rounds; round++) {
+        for (int mode = 0; mode < clientbench_modes; mode++) {
+            if (!o.mode_enabled[mode]) continue;
+            clientbench_result r = clientbench_run_mode(&o, (clientbench_mode)mode, nonce + round);
+            results[round][mode] = r;
+            clientbench_print_mode(&o, round, (clientbench_mode)mode, &r);
         }
-        printf("\n");
-        BENCH_CHECK(fflush(stdout) == 0);
     }
 
+    /* Each mode's median round (by events/s), and the median of the rounds' ratios. */
+    printf("median of %" PRIu32 " round%s:\n", o.rounds, o.rounds == 1 ? "" : "s");
     printf("%-13s %10s %8s %12s %12s %10s %10s\n", "mode", "packets", "seconds", "events/s",
            "packets/s", "p50_us", "p99_us");
     for (int mode = 0; mode < clientbench_modes; mode++) {
-        const clientbench_result *r = &results[mode];
-        if (!r->done) {
+        if (!o.mode_enabled[mode]) {
             printf("%-13s %10s %8s %12s %12s %10s %10s\n", clientbench_mode_names[mode], "-", "-",
                    "-", "-", "-", "-");
             continue;
         }
+        const clientbench_result *r = clientbench_median_round(results, o.rounds, mode);
         printf("%-13s %10" PRIu64 " %8.3f %12.0f %12.0f %10.1f %10.1f\n",
                clientbench_mode_names[mode], r->packets, r->seconds, r->events_per_s,
                r->packets_per_s, r->latency_p50_us, r->latency_p99_us);
     }
-    const clientbench_result *on = &results[clientbench_batching_on];
-    const clientbench_result *off = &results[clientbench_batching_off];
-    if (on->done && off->done) {
-        printf("events/s batching on / off: %.2fx (events=%" PRIu32 ", in_flight=%" PRIu32 ")\n",
-               on->events_per_s / off->events_per_s, o.events, o.in_flight);
+    if (o.mode_enabled[clientbench_batching_on] && o.mode_enabled[clientbench_batching_off]) {
+        double ratios[CLIENTBENCH_ROUNDS_MAX];
+        printf("events/s batching on / off by round:");
+        for (uint32_t round = 0; round < o.rounds; round++) {
+            ratios[round] = results[round][clientbench_batching_on].events_per_s /
+                            results[round][clientbench_batching_off].events_per_s;
+            printf(" %.2fx", ratios[round]);
+        }
+        qsort(ratios, o.rounds, sizeof(double), clientbench_compare_double);
+        printf("\nevents/s batching on / off: %.2fx median, %.2fx lowest (events=%" PRIu32
+               ", in_flight=%" PRIu32 ")\n",
+               ratios[(o.rounds - 1) / 2], ratios[0], o.events, o.in_flight);
     } else {
         printf("events/s batching on / off: - (one mode only)\n");
     }
