@@ -109,6 +109,21 @@ static tw_result result_of_errno(int errno_value) {
     return (tw_result){.error = error_of(errno_value), .os_error = errno_value, .value = 0};
 }
 
+/* Why io_uring_setup refused: ENOSYS (no io_uring in this kernel, or a seccomp filter
+ * that says so) and EPERM (the io_uring_disabled sysctl, or seccomp) mean the loop cannot
+ * work here at all; the rest of the documented errors are resources running out. */
+static tw_loop_error init_error_of(int errno_value) {
+    switch (errno_value) {
+    case ENOSYS:
+    case EPERM: return tw_loop_unsupported;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case EAGAIN: return tw_loop_system_resources;
+    default: return tw_loop_unexpected;
+    }
+}
+
 tw_loop_error tw_io_init(tw_io **io_out, uint32_t entries) {
     TW_ASSERT(io_out != NULL);
     *io_out = NULL;
@@ -128,7 +143,7 @@ tw_loop_error tw_io_init(tw_io **io_out, uint32_t entries) {
     }
     if (rc < 0) {
         tw_free(io);
-        return tw_loop_system_resources;
+        return init_error_of(-rc);
     }
     io->event_fd = eventfd(0, EFD_CLOEXEC);
     if (io->event_fd < 0) {

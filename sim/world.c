@@ -461,6 +461,12 @@ tw_os_result tw_thread_spawn(tw_thread *thread, const tw_thread_options *options
     tw_sim_world *world = world_current;
     TW_ASSERT_MSG(world != NULL && world->running != NULL,
                   "tw_thread_spawn in the sim build needs a running world (tw_sim_run)");
+    uint64_t call = ++world->report->spawns;
+    if (call == world->options.resources.spawn_fail_at) {
+        world->report->spawns_failed++;
+        schedule_point(world, tw_sim_point_spawn); /* a failed spawn is a system call too */
+        return tw_os_system_resources;
+    }
     tw_os_result result = fiber_spawn(world, thread, options, fn, arg);
     if (result == tw_os_ok) schedule_point(world, tw_sim_point_spawn);
     return result;
@@ -660,9 +666,17 @@ typedef struct tw_sim_block {
 _Static_assert(sizeof(tw_sim_block) % 16 == 0, "blocks stay 16-byte aligned");
 
 void *tw_allocate(size_t size_bytes) {
+    tw_sim_world *world = world_current;
+    if (world != NULL) {
+        /* Counted before the block exists: a call the resources fail is a call too. */
+        uint64_t call = ++world->allocation_calls;
+        if (call == world->options.resources.allocation_fail_at) {
+            world->report->allocations_failed++;
+            return NULL;
+        }
+    }
     tw_sim_block *block = calloc(1, sizeof(tw_sim_block) + size_bytes);
     if (block == NULL) return NULL;
-    tw_sim_world *world = world_current;
     block->magic = TW_SIM_BLOCK_MAGIC;
     block->world = world;
     if (world != NULL) {
@@ -672,6 +686,16 @@ void *tw_allocate(size_t size_bytes) {
         world->report->allocations++;
     }
     return block + 1;
+}
+
+uint64_t tw_sim_allocation_calls(void) {
+    TW_ASSERT_MSG(world_current != NULL, "tw_sim_allocation_calls outside a run");
+    return world_current->allocation_calls;
+}
+
+uint64_t tw_sim_spawn_calls(void) {
+    TW_ASSERT_MSG(world_current != NULL, "tw_sim_spawn_calls outside a run");
+    return world_current->report->spawns;
 }
 
 void tw_free(void *pointer) {

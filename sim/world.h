@@ -101,6 +101,7 @@ struct tw_sim_world {
 
     struct tw_sim_net *net; /* the simulated network, made by the first loop (sim/io_sim.c) */
     struct tw_sim_block *blocks; /* tw_allocate'd in this run and not yet freed */
+    uint64_t allocation_calls;   /* tw_allocate calls so far, failed ones included */
     bool failed;
 };
 

@@ -989,8 +989,11 @@ tw_client_init_status tw_client_init(tw_client *client, tw_u128 cluster, const c
     if (loop_error != tw_loop_ok) {
         ctx->loop = NULL;
         context_free(ctx);
-        return loop_error == tw_loop_system_resources ? tw_client_init_system_resources
-                                                      : tw_client_init_network_subsystem;
+        switch (loop_error) {
+        case tw_loop_system_resources: return tw_client_init_system_resources;
+        case tw_loop_unsupported: return tw_client_init_network_subsystem;
+        default: return tw_client_init_unexpected;
+        }
     }
     tw_async_init(ctx->loop, &ctx->async);
     client->context = ctx;

@@ -64,6 +64,7 @@ const char *tw_loop_error_name(tw_loop_error error) {
     case tw_loop_in_progress: return "in_progress";
     case tw_loop_system_resources: return "system_resources";
     case tw_loop_nested_run: return "nested_run";
+    case tw_loop_unsupported: return "unsupported";
     case tw_loop_unexpected: return "unexpected";
     }
     return "unknown";

@@ -110,12 +110,15 @@ typedef struct tw_client {
 
 typedef enum tw_client_init_status {
     tw_client_init_ok = 0,
-    tw_client_init_unexpected,
-    tw_client_init_out_of_memory,
+    tw_client_init_unexpected,             /* NULL handle or callback; an OS error with no name */
+    tw_client_init_out_of_memory,          /* the client's own context or buffers */
     tw_client_init_address_invalid,        /* tw_client_addresses_parse says which rule */
     tw_client_init_address_limit_exceeded, /* more than TW_CLIENT_ADDRESSES_MAX addresses */
-    tw_client_init_system_resources,       /* no thread, descriptor or ring to be had */
-    tw_client_init_network_subsystem,      /* the kernel refuses the loop's IO interface */
+    tw_client_init_system_resources,       /* no thread, descriptor, ring or memory for
+                                              the loop: free some, or raise the limits */
+    tw_client_init_network_subsystem,      /* io_uring refused: the kernel has none, or a
+                                              seccomp profile (a container's default) or
+                                              the io_uring_disabled sysctl forbids it */
     tw_client_init_options_invalid,        /* tw_client_options_check says which and why */
 } tw_client_init_status;
 
@@ -178,7 +181,7 @@ typedef struct tw_client_options {
     uint64_t backoff_min_ns;     /* 0: TW_CLIENT_BACKOFF_MIN_NS_DEFAULT */
     uint64_t backoff_max_ns;     /* 0: TW_CLIENT_BACKOFF_MAX_NS_DEFAULT; >= backoff_min_ns */
     /* The largest message the client sends or takes, TW_CLIENT_MESSAGE_SIZE_MIN ..
-     * TW_MESSAGE_SIZE_MAX (0: the latter); two buffers of it are allocated at init. Batches
+     * TW_MESSAGE_SIZE_MAX (0: the latter); three buffers of it are allocated at init. Batches
      * stay within both this and the server's announced batch size. */
     uint32_t message_size_max;
     tw_u128 id;                  /* the client's id; 0: a random one */
@@ -203,7 +206,8 @@ tw_client_init_status tw_client_addresses_parse(const char *text, tw_address *ad
 
 /* Initialises *client (whatever it held) and starts its IO thread; registration starts at
  * once. On any status but ok, nothing is left running or allocated and the handle is
- * invalid. options may be NULL. */
+ * invalid. options may be NULL. Every allocation and the thread are made here: a client
+ * that started allocates nothing more (tests/client_init_sim_test.c checks both). */
 tw_client_init_status tw_client_init(tw_client *client, tw_u128 cluster, const char *addresses,
                                      uintptr_t completion_context,
                                      tw_client_completion_fn completion,

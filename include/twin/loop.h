@@ -46,6 +46,9 @@ typedef enum tw_loop_error {
     tw_loop_in_progress,      /* cancel: the target is completing and cannot be stopped */
     tw_loop_system_resources, /* out of memory, descriptors, timers or ring entries */
     tw_loop_nested_run,       /* tw_loop_run from inside a callback of the same loop */
+    tw_loop_unsupported,      /* init: the kernel has no io_uring, or a policy (seccomp, as in
+                                 a container's default profile, or the io_uring_disabled
+                                 sysctl) refuses it */
     tw_loop_unexpected,       /* an OS error with no name here: tw_result.os_error has errno */
 } tw_loop_error;
 
@@ -140,7 +143,9 @@ typedef struct tw_loop_options {
     uint32_t timers_max; /* timers armed at once; 0: 1024 */
 } tw_loop_options;
 
-/* loop_out receives the loop. tw_loop_system_resources when the ring or memory fails. */
+/* loop_out receives the loop. tw_loop_system_resources when memory, descriptors or ring
+ * entries run out; tw_loop_unsupported when the kernel or a policy refuses io_uring;
+ * tw_loop_unexpected for any other refusal. */
 tw_loop_error tw_loop_init(tw_loop **loop_out, const tw_loop_options *options);
 /* Pending operations are dropped without callbacks: run the loop until done first. */
 void tw_loop_deinit(tw_loop *loop);

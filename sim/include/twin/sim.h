@@ -133,6 +133,14 @@ typedef struct tw_sim_net_counts {
 /* total += one, field by field. */
 void tw_sim_net_counts_add(tw_sim_net_counts *total, const tw_sim_net_counts *one);
 
+/* Resource failures at a chosen point of a run: the Nth call of the run (counted from 1)
+ * fails, 0 never. Deterministic, so a test can sweep every failure point of a piece of code
+ * and check each error path (its status, and that it frees what it took). */
+typedef struct tw_sim_resource_options {
+    uint64_t allocation_fail_at; /* the Nth tw_allocate returns NULL */
+    uint64_t spawn_fail_at;      /* the Nth tw_thread_spawn returns tw_os_system_resources */
+} tw_sim_resource_options;
+
 typedef struct tw_sim_options {
     uint64_t seed;
     tw_sim_strategy strategy;
@@ -145,6 +153,7 @@ typedef struct tw_sim_options {
     const tw_sim_source *source; /* NULL: the seed */
     tw_sim_trace *trace;         /* NULL: no record (the hash is always computed) */
     tw_sim_net_options net;
+    tw_sim_resource_options resources;
 } tw_sim_options;
 
 typedef struct tw_sim_report {
@@ -164,8 +173,11 @@ typedef struct tw_sim_report {
     uint64_t fibers_spawned;
     uint64_t time_ns;
     uint64_t replay_mismatches; /* replayed decisions whose purpose or bound differed */
-    uint64_t allocations;       /* tw_allocate calls in the run */
+    uint64_t allocations;       /* blocks tw_allocate made in the run */
     uint64_t allocations_live;  /* blocks still allocated at the end (freed by the world) */
+    uint64_t allocations_failed; /* tw_allocate calls that returned NULL by resources */
+    uint64_t spawns;             /* tw_thread_spawn calls in the run */
+    uint64_t spawns_failed;      /* of those, failed by resources */
     uint64_t hash;
     tw_sim_net_counts net;
     char message[TW_SIM_MESSAGE_SIZE]; /* the failure, e.g. each blocked fiber */
@@ -177,6 +189,10 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
 
 /* Inside a run: a value in [0, bound) for purpose, from the run's decision source. */
 uint64_t tw_sim_decide(tw_sim_purpose purpose, uint64_t bound);
+/* Inside a run: tw_allocate and tw_thread_spawn calls so far (failed ones included), the
+ * counts tw_sim_resource_options' fail_at fields are compared with. */
+uint64_t tw_sim_allocation_calls(void);
+uint64_t tw_sim_spawn_calls(void);
 /* True inside a running world. */
 bool tw_sim_active(void);
 /* Inside a run: fail it now with a message (a checker's verdict). */
