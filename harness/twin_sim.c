@@ -1,78 +1,152 @@
-/* twin-sim: build a world from a seed, run the workload, check it, print one line.
- * On failure print the exact command that reproduces it. Exit 0 passed, 1 failed, 2 usage. */
+/* twin-sim: build a world from a seed, run a workload in it, check it, say what happened.
+ *
+ * One seed: the first line names the workload and every option (drawn from the seed unless
+ * given), then the run's line, then what the workload did. A sweep (--seeds) runs seeds
+ * from --seed-from, each with its own drawn options, optionally split into shards (--shard,
+ * for many machines) and across processes (--jobs, this machine), within a wall-time budget
+ * (--time-budget); it prints every failing seed with its reproduction line and a summary.
+ *
+ * Exit: 0 every run passed; 1 a safety failure (or a run that was not deterministic);
+ * 3 a liveness failure and no safety failure; 2 bad usage. */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <twin/assert.h>
 #include <twin/sim.h>
 
 #include "driver.h"
-#include "workload_locker.h"
+#include "workload.h"
 
-#define TWIN_SIM_THREADS_DEFAULT 8u
-#define TWIN_SIM_ITERATIONS_DEFAULT 100u
-#define TWIN_SIM_ITERATIONS_MAX 100000000u
+/* The test-only twin_sim_planted (tests/CMakeLists.txt) is this program linked against the
+ * planted library, with --plant NAME to switch one planted bug on. */
+#ifdef TWIN_SIM_PLANTS
+#include "twin_test.h"
+#endif
+
+#define TWIN_SIM_EXIT_PASSED 0
+#define TWIN_SIM_EXIT_SAFETY 1
+#define TWIN_SIM_EXIT_USAGE 2
+#define TWIN_SIM_EXIT_LIVENESS 3
+#define TWIN_SIM_JOBS_MAX 256u
+#define TWIN_SIM_SHARDS_MAX 1000000u
+#define TWIN_SIM_LINE_SIZE 4096u
+#define TWIN_SIM_OPTIONS_SIZE 2048u /* fits a line with room to spare */
+#define TWIN_SIM_BLOCK_SIZE 8192u
+#define NS_PER_S 1000000000ull
 
 static const char usage[] =
-    "usage: twin-sim [--seed N] [--strategy random|pct|seeded] [--count N] [--twice]\n"
-    "                [--threads N] [--iterations N] [--pct-depth N] [--pct-steps N]\n"
-    "                [--steps-max N] [--record FILE] [--replay FILE]\n";
+    "usage: twin-sim [--workload NAME] [--seed N | --seeds COUNT [--seed-from N]]\n"
+    "                [--strategy random|pct|seeded] [--twice] [--shard I/N] [--jobs J]\n"
+    "                [--time-budget S] [--pct-depth N] [--pct-steps N] [--steps-max N]\n"
+    "                [--record FILE] [--replay FILE] [--list] [--WORKLOAD-OPTION VALUE ...]\n";
 
 static const char help[] =
-    "Runs the lock-contention workload in a simulated world built from a seed.\n"
+    "Runs a workload in a simulated world built from a seed, checks it, and prints what\n"
+    "happened; a failure prints a 'repro:' line that runs it again exactly.\n"
     "\n"
-    "  --seed N         the seed, decimal or 0x hex (default: a fresh random seed, printed)\n"
+    "  --workload NAME  what to run (default cluster; --list names them and their options)\n"
+    "  --seed N         one run of seed N, decimal or 0x hex (default: a fresh random seed)\n"
+    "  --seeds COUNT    a sweep of COUNT seeds from --seed-from (default 1)\n"
+    "  --shard I/N      only the seeds whose position in the sweep is I modulo N (0 <= I < N):\n"
+    "                   N machines with I = 0..N-1 cover the sweep once\n"
+    "  --jobs J         run the sweep in J processes on this machine (default 1)\n"
+    "  --time-budget S  start no seed after S seconds of wall time; the summary says how far\n"
+    "                   it got\n"
     "  --strategy S     scheduler: random, pct, or seeded (the seed picks; default)\n"
-    "  --count N        run N seeds from --seed on; print failures and a summary\n"
-    "  --twice          run every seed twice and fail if the two runs differ\n"
-    "  --threads N      simulated threads contending for the lock (1..64, default 8)\n"
-    "  --iterations N   lock/unlock rounds per thread (default 100)\n"
+    "  --twice          run every seed twice and fail if the runs differ\n"
     "  --pct-depth N    pct priority-change points (1..8; default: from the seed)\n"
     "  --pct-steps N    pct: expected steps over which change points fall (default: estimated)\n"
     "  --steps-max N    fail as a livelock after N scheduling points (default 20000000)\n"
     "  --record FILE    write the run's decisions to FILE (one seed only)\n"
     "  --replay FILE    take decisions from FILE, then from the seed\n"
+    "  --OPTION VALUE   a workload option (see --list); the seed draws every one not given\n"
     "\n"
-    "Prints: seed strategy steps switches time_ns hash outcome. On failure exits 1 and\n"
-    "prints a 'repro:' line; a bad flag exits 2.\n";
+    "Exit: 0 passed, 1 a safety failure or nondeterminism, 3 a liveness failure, 2 bad usage.\n";
 
 typedef struct flags {
+    const tw_workload *workload;
+    uint64_t values[TW_WORKLOAD_OPTIONS_MAX];
+    bool given[TW_WORKLOAD_OPTIONS_MAX];
     uint64_t seed;
     bool seed_given;
+    uint64_t seeds;
+    bool seeds_given;
     tw_sim_strategy strategy;
-    uint64_t count;
+    bool strategy_given;
     bool twice;
-    uint64_t threads;
-    uint64_t iterations;
+    uint64_t shard_index;
+    uint64_t shard_count;
+    uint64_t jobs;
+    uint64_t time_budget_s;
     uint64_t pct_depth;
     uint64_t pct_steps;
     uint64_t steps_max;
     const char *record_path;
     const char *replay_path;
+    const char *plant;
 } flags;
 
-static int usage_error(const char *format, const char *value) {
+static int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *format, ...) {
     fprintf(stderr, "twin-sim: ");
-    fprintf(stderr, format, value);
+    va_list args;
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
     fprintf(stderr, "\n%s", usage);
-    return 2;
+    return TWIN_SIM_EXIT_USAGE;
 }
 
-/* Parses a numeric flag value in [low, high]. */
 static bool number_in(const char *text, uint64_t low, uint64_t high, uint64_t *value) {
     return tw_driver_parse_u64(text, value) && *value >= low && *value <= high;
 }
 
+static void list_workloads(void) {
+    for (uint32_t w = 0; w < tw_workloads_count; w++) {
+        const tw_workload *workload = tw_workloads[w];
+        printf("%s%s: %s\n", workload->name, w == 0 ? " (default)" : "", workload->summary);
+        for (uint32_t i = 0; i < workload->options_count; i++) {
+            const tw_workload_option *o = &workload->options[i];
+            printf("  --%-22s %" PRIu64 "..%" PRIu64 ": %s\n", o->name, o->min, o->max, o->help);
+        }
+    }
+}
+
 static int parse_flags(int argc, char **argv, flags *f) {
-    *f = (flags){.strategy = tw_sim_strategy_seeded, .count = 1,
-                 .threads = TWIN_SIM_THREADS_DEFAULT, .iterations = TWIN_SIM_ITERATIONS_DEFAULT};
+    *f = (flags){.workload = tw_workloads[0], .strategy = tw_sim_strategy_seeded, .seeds = 1,
+                 .shard_count = 1, .jobs = 1};
+    /* The workload first: its options are flags too. */
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--workload") == 0) {
+            f->workload = tw_workload_find(argv[i + 1]);
+            if (f->workload == NULL) {
+                char names[256] = "";
+                for (uint32_t w = 0; w < tw_workloads_count; w++) {
+                    strncat(names, w == 0 ? "" : ", ", sizeof(names) - strlen(names) - 1);
+                    strncat(names, tw_workloads[w]->name, sizeof(names) - strlen(names) - 1);
+                }
+                return usage_error("--workload takes one of %s, not '%s'", names, argv[i + 1]);
+            }
+        }
+    }
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
             printf("%s\n%s", usage, help);
-            exit(0);
+            exit(TWIN_SIM_EXIT_PASSED);
+        }
+        if (strcmp(flag, "--list") == 0) {
+            list_workloads();
+            exit(TWIN_SIM_EXIT_PASSED);
         }
         if (strcmp(flag, "--twice") == 0) {
             f->twice = true;
@@ -80,31 +154,53 @@ static int parse_flags(int argc, char **argv, flags *f) {
         }
         if (i + 1 >= argc) return usage_error("%s needs a value", flag);
         const char *value = argv[++i];
-        if (strcmp(flag, "--seed") == 0) {
+        if (strcmp(flag, "--workload") == 0) {
+            continue; /* taken above */
+        } else if (strcmp(flag, "--seed") == 0) {
             if (!tw_driver_parse_u64(value, &f->seed)) {
-                return usage_error("--seed takes a decimal or 0x-hex number below 2^64, not '%s'",
-                                   value);
+                return usage_error("--seed takes a decimal or 0x-hex number below 2^64, not '%s'", value);
             }
             f->seed_given = true;
+        } else if (strcmp(flag, "--seeds") == 0) {
+            if (!number_in(value, 1, UINT64_MAX, &f->seeds)) {
+                return usage_error("--seeds takes a number of seeds >= 1, not '%s'", value);
+            }
+            f->seeds_given = true;
+        } else if (strcmp(flag, "--seed-from") == 0) {
+            if (!tw_driver_parse_u64(value, &f->seed)) {
+                return usage_error("--seed-from takes a decimal or 0x-hex seed, not '%s'", value);
+            }
+            f->seed_given = true;
+        } else if (strcmp(flag, "--shard") == 0) {
+            char index_text[32];
+            const char *slash = strchr(value, '/');
+            size_t length = slash == NULL ? 0 : (size_t)(slash - value);
+            if (slash == NULL || length == 0 || length >= sizeof(index_text)) {
+                return usage_error("--shard takes I/N (e.g. 0/4), not '%s'", value);
+            }
+            memcpy(index_text, value, length);
+            index_text[length] = '\0';
+            if (!number_in(slash + 1, 1, TWIN_SIM_SHARDS_MAX, &f->shard_count) ||
+                !number_in(index_text, 0, f->shard_count - 1, &f->shard_index)) {
+                return usage_error("--shard takes I/N with 1 <= N <= %u and 0 <= I < N, not '%s'",
+                                   TWIN_SIM_SHARDS_MAX, value);
+            }
+        } else if (strcmp(flag, "--jobs") == 0) {
+            if (!number_in(value, 1, TWIN_SIM_JOBS_MAX, &f->jobs)) {
+                return usage_error("--jobs takes 1..%u, not '%s'", TWIN_SIM_JOBS_MAX, value);
+            }
+        } else if (strcmp(flag, "--time-budget") == 0) {
+            if (!number_in(value, 1, UINT64_MAX / NS_PER_S, &f->time_budget_s)) {
+                return usage_error("--time-budget takes a number of seconds >= 1, not '%s'", value);
+            }
         } else if (strcmp(flag, "--strategy") == 0) {
             if (!tw_sim_strategy_parse(value, &f->strategy)) {
                 return usage_error("--strategy takes random, pct or seeded, not '%s'", value);
             }
-        } else if (strcmp(flag, "--count") == 0) {
-            if (!number_in(value, 1, UINT64_MAX, &f->count)) {
-                return usage_error("--count takes a number of seeds >= 1, not '%s'", value);
-            }
-        } else if (strcmp(flag, "--threads") == 0) {
-            if (!number_in(value, 1, TW_WORKLOAD_LOCKER_THREADS_MAX, &f->threads)) {
-                return usage_error("--threads takes 1..64, not '%s'", value);
-            }
-        } else if (strcmp(flag, "--iterations") == 0) {
-            if (!number_in(value, 1, TWIN_SIM_ITERATIONS_MAX, &f->iterations)) {
-                return usage_error("--iterations takes 1..100000000, not '%s'", value);
-            }
+            f->strategy_given = true;
         } else if (strcmp(flag, "--pct-depth") == 0) {
             if (!number_in(value, 1, TW_SIM_PCT_DEPTH_MAX, &f->pct_depth)) {
-                return usage_error("--pct-depth takes 1..8, not '%s'", value);
+                return usage_error("--pct-depth takes 1..%u, not '%s'", TW_SIM_PCT_DEPTH_MAX, value);
             }
         } else if (strcmp(flag, "--pct-steps") == 0) {
             if (!number_in(value, 1, UINT64_MAX, &f->pct_steps)) {
@@ -118,116 +214,397 @@ static int parse_flags(int argc, char **argv, flags *f) {
             f->record_path = value;
         } else if (strcmp(flag, "--replay") == 0) {
             f->replay_path = value;
+#ifdef TWIN_SIM_PLANTS
+        } else if (strcmp(flag, "--plant") == 0) {
+            if (!tw_test_plant_select(value)) {
+                return usage_error("--plant takes one of %s, not '%s'", tw_test_plant_names(), value);
+            }
+            f->plant = value;
+#endif
+        } else if (strncmp(flag, "--", 2) == 0 && tw_workload_option_find(f->workload, flag + 2) >= 0) {
+            int o = tw_workload_option_find(f->workload, flag + 2);
+            const tw_workload_option *option = &f->workload->options[o];
+            if (!number_in(value, option->min, option->max, &f->values[o])) {
+                return usage_error("%s (workload %s) takes %" PRIu64 "..%" PRIu64 ", not '%s'", flag,
+                                   f->workload->name, option->min, option->max, value);
+            }
+            f->given[o] = true;
         } else {
-            return usage_error("unknown flag '%s'", flag);
+            return usage_error("unknown flag '%s' (workload %s: --list shows its options)", flag,
+                               f->workload->name);
         }
     }
-    if (f->record_path != NULL && f->count != 1) {
-        return usage_error("%s", "--record writes one run: use it without --count");
+    if (f->record_path != NULL && f->seeds != 1) {
+        return usage_error("%s", "--record writes one run: use it without --seeds");
     }
+    if (!f->seeds_given && (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0)) {
+        return usage_error("%s", "--shard, --jobs and --time-budget split a sweep: add --seeds COUNT");
+    }
+    if (f->seeds_given && !f->seed_given) f->seed = 1;
     return 0;
 }
 
-/* The exact command that reruns seed with the flags that shaped this run. */
-static void print_repro(const char *program, const flags *f, const tw_sim_report *report) {
-    printf("repro: %s --seed %" PRIu64 " --strategy %s", program, report->seed,
-           tw_sim_strategy_name(report->strategy));
-    if (f->threads != TWIN_SIM_THREADS_DEFAULT) printf(" --threads %" PRIu64, f->threads);
-    if (f->iterations != TWIN_SIM_ITERATIONS_DEFAULT) printf(" --iterations %" PRIu64, f->iterations);
-    if (f->pct_depth != 0) printf(" --pct-depth %" PRIu64, f->pct_depth);
-    if (f->pct_steps != 0) printf(" --pct-steps %" PRIu64, f->pct_steps);
-    if (f->steps_max != 0) printf(" --steps-max %" PRIu64, f->steps_max);
-    if (f->replay_path != NULL) printf(" --replay %s", f->replay_path);
-    printf("\n");
+/* ---- one seed ---- */
+
+typedef struct seed_result {
+    tw_driver_seed run;
+    tw_workload_verdict verdict; /* nondeterminism counts as safety */
+    uint64_t values[TW_WORKLOAD_OPTIONS_MAX];
+    uint64_t wall_ns;
+    char message[TW_WORKLOAD_MESSAGE_SIZE];
+    char described[TW_SIM_MESSAGE_SIZE];
+} seed_result;
+
+static uint64_t wall_now_ns(void) {
+    /* Wall time only measures; it never reaches a simulated world. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;
 }
 
-static void print_failure(const char *program, const flags *f, const tw_driver_seed *run) {
-    tw_driver_print_line(stdout, &run->report);
-    if (run->report.outcome != tw_sim_passed) printf("failure: %s\n", run->report.message);
-    if (!run->deterministic) {
-        printf("nondeterminism: hashes %016" PRIx64 " and %016" PRIx64 "; %s\n", run->report.hash,
-               run->hash_second, run->divergence);
+static void run_seed(const flags *f, uint64_t seed, const tw_sim_source *source,
+                     tw_sim_trace *trace, seed_result *out) {
+    const tw_workload *w = f->workload;
+    memcpy(out->values, f->values, sizeof(out->values));
+    w->draw(seed, out->values, f->given);
+    tw_sim_options options = {
+        .seed = seed,
+        .strategy = f->strategy,
+        .pct_depth = (uint32_t)f->pct_depth,
+        .pct_steps_expected = f->pct_steps,
+        .steps_max = f->steps_max,
+        .source = source,
+        .trace = trace,
+    };
+    void *state = w->create(out->values, &options);
+    TW_ASSERT_MSG(state != NULL, "twin-sim: out of memory for the workload's state");
+    uint64_t start_ns = wall_now_ns();
+    tw_driver_run_seed(&options, w->run, state, f->twice, &out->run);
+    out->wall_ns = wall_now_ns() - start_ns;
+    out->message[0] = '\0';
+    out->verdict = w->check(state, &out->run.report, out->message, sizeof(out->message));
+    if (out->verdict == tw_workload_passed && out->run.report.allocations_live != 0) {
+        out->verdict = tw_workload_safety;
+        snprintf(out->message, sizeof(out->message),
+                 "%" PRIu64 " of the run's %" PRIu64 " blocks were never freed (a leak)",
+                 out->run.report.allocations_live, out->run.report.allocations);
     }
-    print_repro(program, f, &run->report);
+    if (!out->run.deterministic) out->verdict = tw_workload_safety;
+    out->described[0] = '\0';
+    if (w->describe != NULL) w->describe(state, out->described, sizeof(out->described));
+    w->destroy(state);
+}
+
+/* "repro: twin-sim --workload W --seed S --strategy X --option value ..." */
+static void format_repro(const char *program, const flags *f, const seed_result *r, char *out,
+                         size_t size) {
+    char options[TWIN_SIM_OPTIONS_SIZE];
+    tw_workload_format_flags(f->workload, r->values, options, sizeof(options));
+    int n = snprintf(out, size, "repro: %s --workload %s --seed %" PRIu64 " --strategy %s %s",
+                     program, f->workload->name, r->run.report.seed,
+                     tw_sim_strategy_name(r->run.report.strategy), options);
+    size_t used = n > 0 ? (size_t)n : 0;
+    if (f->pct_depth != 0 && used < size) used += (size_t)snprintf(out + used, size - used, " --pct-depth %" PRIu64, f->pct_depth);
+    if (f->pct_steps != 0 && used < size) used += (size_t)snprintf(out + used, size - used, " --pct-steps %" PRIu64, f->pct_steps);
+    if (f->steps_max != 0 && used < size) used += (size_t)snprintf(out + used, size - used, " --steps-max %" PRIu64, f->steps_max);
+    if (f->replay_path != NULL && used < size) used += (size_t)snprintf(out + used, size - used, " --replay %s", f->replay_path);
+    if (f->plant != NULL && used < size) used += (size_t)snprintf(out + used, size - used, " --plant %s", f->plant);
+    if (f->twice && used < size) (void)snprintf(out + used, size - used, " --twice");
+}
+
+static void format_options_line(const flags *f, uint64_t seed, const uint64_t *values, char *out,
+                                size_t size) {
+    char options[TWIN_SIM_OPTIONS_SIZE];
+    tw_workload_format_values(f->workload, values, options, sizeof(options));
+    snprintf(out, size, "twin-sim: workload=%s seed=%" PRIu64 " %s", f->workload->name, seed, options);
+}
+
+/* What a failing seed prints: its options, its run line, what failed, and the repro. */
+static void format_failure(const char *program, const flags *f, const seed_result *r, char *out,
+                           size_t size) {
+    char options[TWIN_SIM_LINE_SIZE];
+    char repro[TWIN_SIM_LINE_SIZE];
+    char line[TWIN_SIM_LINE_SIZE];
+    format_options_line(f, r->run.report.seed, r->values, options, sizeof(options));
+    format_repro(program, f, r, repro, sizeof(repro));
+    FILE *stream = fmemopen(line, sizeof(line), "w");
+    TW_ASSERT(stream != NULL);
+    tw_driver_print_line(stream, &r->run.report);
+    fclose(stream);
+    line[sizeof(line) - 1] = '\0';
+    size_t used = (size_t)snprintf(out, size, "%s\n%s", options, line);
+    if (r->verdict != tw_workload_passed && r->message[0] != '\0' && used < size) {
+        used += (size_t)snprintf(out + used, size - used, "%s failure: %s\n",
+                                 tw_workload_verdict_name(r->verdict), r->message);
+    }
+    if (!r->run.deterministic && used < size) {
+        used += (size_t)snprintf(out + used, size - used,
+                                 "nondeterminism: hashes %016" PRIx64 " and %016" PRIx64 "; %s\n",
+                                 r->run.report.hash, r->run.hash_second, r->run.divergence);
+    }
+    if (used < size) (void)snprintf(out + used, size - used, "%s\n", repro);
+}
+
+static int exit_of(uint64_t safety, uint64_t liveness) {
+    if (safety > 0) return TWIN_SIM_EXIT_SAFETY;
+    return liveness > 0 ? TWIN_SIM_EXIT_LIVENESS : TWIN_SIM_EXIT_PASSED;
+}
+
+static int run_one(const char *program, const flags *f) {
+    tw_sim_source source = {.kind = tw_sim_source_seed};
+    tw_sim_decision *replayed = NULL;
+    if (f->replay_path != NULL) {
+        char error[512];
+        size_t count = 0;
+        replayed = tw_sim_decisions_read(f->replay_path, &count, error, sizeof(error));
+        if (replayed == NULL) {
+            fprintf(stderr, "twin-sim: --replay: %s\n", error);
+            return TWIN_SIM_EXIT_USAGE;
+        }
+        source = (tw_sim_source){.kind = tw_sim_source_replay, .decisions = replayed,
+                                 .decisions_count = count};
+    }
+    tw_sim_trace trace = {0};
+    seed_result *r = calloc(1, sizeof(*r));
+    TW_ASSERT_MSG(r != NULL, "twin-sim: out of memory");
+    run_seed(f, f->seed, &source, f->record_path != NULL ? &trace : NULL, r);
+    char block[TWIN_SIM_BLOCK_SIZE];
+    if (r->verdict != tw_workload_passed) {
+        format_failure(program, f, r, block, sizeof(block));
+        fputs(block, stdout);
+    } else {
+        format_options_line(f, f->seed, r->values, block, sizeof(block));
+        puts(block);
+        tw_driver_print_line(stdout, &r->run.report);
+    }
+    double wall_s = (double)r->wall_ns / (double)NS_PER_S;
+    printf("%s: %s; wall_s=%.3f steps_per_wall_s=%.0f\n", f->workload->name,
+           r->described[0] != '\0' ? r->described : "-", wall_s,
+           wall_s > 0 ? (double)r->run.report.steps * (f->twice ? 2 : 1) / wall_s : 0.0);
+    if (r->run.report.net.connections > 0) {
+        tw_driver_print_net(stdout, f->workload->name, &r->run.report.net);
+    }
+    int rc = exit_of(r->verdict == tw_workload_safety, r->verdict == tw_workload_liveness);
+    if (f->record_path != NULL) {
+        size_t count = 0;
+        tw_sim_decision *decisions = tw_sim_trace_decisions(&trace, &count);
+        if (decisions == NULL || trace.truncated ||
+            !tw_sim_decisions_write(f->record_path, decisions, count)) {
+            fprintf(stderr, "twin-sim: --record: cannot write %s\n", f->record_path);
+            rc = TWIN_SIM_EXIT_SAFETY;
+        } else {
+            printf("twin-sim: recorded %zu decisions to %s\n", count, f->record_path);
+        }
+        free(decisions);
+        tw_sim_trace_free(&trace);
+    }
+    free(r);
+    free(replayed);
+    return rc;
+}
+
+/* ---- sweeps ---- */
+
+/* What a worker tells the parent, per seed: a fixed record, then the failure's text. */
+typedef struct seed_record {
+    uint64_t position; /* in the sweep */
+    uint64_t hash;
+    uint64_t steps;
+    uint64_t wall_ns;
+    uint32_t verdict;
+    uint32_t text_size; /* bytes of failure text that follow */
+    tw_sim_net_counts net;
+} seed_record;
+
+typedef struct sweep_totals {
+    uint64_t ran;
+    uint64_t safety;
+    uint64_t liveness;
+    uint64_t steps;
+    tw_sim_net_counts net;
+    uint64_t *hashes; /* by position; 0: not run */
+} sweep_totals;
+
+static bool write_all(int fd, const void *data, size_t size) {
+    const uint8_t *bytes = data;
+    while (size > 0) {
+        ssize_t n = write(fd, bytes, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        bytes += n;
+        size -= (size_t)n;
+    }
+    return true;
+}
+
+static bool read_all(int fd, void *data, size_t size) {
+    uint8_t *bytes = data;
+    while (size > 0) {
+        ssize_t n = read(fd, bytes, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        bytes += n;
+        size -= (size_t)n;
+    }
+    return true;
+}
+
+/* Runs the sweep positions job, job + jobs, ... of this shard; reports each to fd. */
+static void sweep_worker(const char *program, const flags *f, uint64_t job, uint64_t deadline_ns, int fd) {
+    seed_result *r = calloc(1, sizeof(*r));
+    char *text = malloc(TWIN_SIM_BLOCK_SIZE);
+    TW_ASSERT_MSG(r != NULL && text != NULL, "twin-sim: out of memory");
+    uint64_t stride = f->shard_count * f->jobs;
+    for (uint64_t position = f->shard_index + job * f->shard_count; position < f->seeds; position += stride) {
+        if (deadline_ns != 0 && wall_now_ns() >= deadline_ns) break;
+        tw_sim_source source = {.kind = tw_sim_source_seed};
+        run_seed(f, f->seed + position, &source, NULL, r);
+        seed_record record = {
+            .position = position,
+            .hash = r->run.report.hash,
+            .steps = r->run.report.steps,
+            .wall_ns = r->wall_ns,
+            .verdict = r->verdict,
+            .net = r->run.report.net,
+        };
+        text[0] = '\0';
+        if (r->verdict != tw_workload_passed) format_failure(program, f, r, text, TWIN_SIM_BLOCK_SIZE);
+        record.text_size = (uint32_t)strlen(text);
+        if (!write_all(fd, &record, sizeof(record)) || !write_all(fd, text, record.text_size)) break;
+        if (position > UINT64_MAX - stride) break;
+    }
+    free(text);
+    free(r);
+}
+
+static void sweep_take(sweep_totals *t, const seed_record *record, const char *text) {
+    t->ran++;
+    t->steps += record->steps;
+    t->hashes[record->position] = record->hash | 1u; /* never 0: 0 marks "not run" */
+    tw_sim_net_counts_add(&t->net, &record->net);
+    if (record->verdict == tw_workload_safety) t->safety++;
+    if (record->verdict == tw_workload_liveness) t->liveness++;
+    if (record->text_size > 0) {
+        fputs(text, stdout);
+        fflush(stdout);
+    }
+}
+
+static int run_sweep(const char *program, const flags *f) {
+    uint64_t shard_seeds = f->seeds / f->shard_count + (f->shard_index < f->seeds % f->shard_count);
+    if (f->seeds > (UINT64_MAX >> 4)) return usage_error("%s", "--seeds is too large to track");
+    sweep_totals totals = {.hashes = calloc(f->seeds, sizeof(uint64_t))};
+    TW_ASSERT_MSG(totals.hashes != NULL, "twin-sim: out of memory for the sweep");
+    uint64_t start_ns = wall_now_ns();
+    uint64_t deadline_ns = f->time_budget_s != 0 ? start_ns + f->time_budget_s * NS_PER_S : 0;
+    printf("twin-sim: workload=%s seeds %" PRIu64 "..%" PRIu64 " shard %" PRIu64 "/%" PRIu64
+           " (%" PRIu64 " seeds) jobs=%" PRIu64 "%s%s\n",
+           f->workload->name, f->seed, f->seed + f->seeds - 1, f->shard_index, f->shard_count,
+           shard_seeds, f->jobs, f->twice ? " each run twice" : "",
+           f->time_budget_s != 0 ? " within a time budget" : "");
+    fflush(stdout);
+
+    int fds[TWIN_SIM_JOBS_MAX];
+    pid_t pids[TWIN_SIM_JOBS_MAX];
+    for (uint64_t j = 0; j < f->jobs; j++) {
+        int pipe_fds[2];
+        if (pipe(pipe_fds) != 0) {
+            perror("twin-sim: pipe");
+            return TWIN_SIM_EXIT_SAFETY;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("twin-sim: fork");
+            return TWIN_SIM_EXIT_SAFETY;
+        }
+        if (pid == 0) {
+            close(pipe_fds[0]);
+            for (uint64_t k = 0; k < j; k++) close(fds[k]);
+            sweep_worker(program, f, j, deadline_ns, pipe_fds[1]);
+            close(pipe_fds[1]);
+            _exit(0);
+        }
+        close(pipe_fds[1]);
+        fds[j] = pipe_fds[0];
+        pids[j] = pid;
+    }
+    char *text = malloc(TWIN_SIM_BLOCK_SIZE + 1);
+    TW_ASSERT_MSG(text != NULL, "twin-sim: out of memory");
+    uint64_t open_count = f->jobs;
+    struct pollfd polls[TWIN_SIM_JOBS_MAX];
+    while (open_count > 0) {
+        nfds_t n = 0;
+        for (uint64_t j = 0; j < f->jobs; j++) {
+            if (fds[j] >= 0) polls[n++] = (struct pollfd){.fd = fds[j], .events = POLLIN};
+        }
+        if (poll(polls, n, -1) < 0) {
+            if (errno == EINTR) continue;
+            perror("twin-sim: poll");
+            break;
+        }
+        for (nfds_t k = 0; k < n; k++) {
+            if (polls[k].revents == 0) continue;
+            seed_record record;
+            bool got = read_all(polls[k].fd, &record, sizeof(record)) &&
+                       record.text_size < TWIN_SIM_BLOCK_SIZE && record.position < f->seeds &&
+                       read_all(polls[k].fd, text, record.text_size);
+            if (!got) {
+                for (uint64_t j = 0; j < f->jobs; j++) {
+                    if (fds[j] == polls[k].fd) fds[j] = -1;
+                }
+                close(polls[k].fd);
+                open_count--;
+                continue;
+            }
+            text[record.text_size] = '\0';
+            sweep_take(&totals, &record, text);
+            tw_driver_progress("twin-sim", totals.ran, shard_seeds, totals.safety + totals.liveness);
+        }
+    }
+    free(text);
+    uint64_t crashed = 0;
+    for (uint64_t j = 0; j < f->jobs; j++) {
+        int status = 0;
+        if (waitpid(pids[j], &status, 0) != pids[j] || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            crashed++;
+        }
+    }
+    uint64_t wall_ns = wall_now_ns() - start_ns;
+    /* The sweep's hash: every seed's, in seed order. */
+    uint64_t sweep_hash = 0;
+    for (uint64_t p = 0; p < f->seeds; p++) {
+        if (totals.hashes[p] != 0) sweep_hash = sweep_hash * 0x100000001b3ULL ^ totals.hashes[p];
+    }
+    double wall_s = (double)wall_ns / (double)NS_PER_S;
+    if (totals.ran < shard_seeds && crashed == 0) {
+        printf("twin-sim: the time budget (%" PRIu64 " s) ended the sweep after %" PRIu64 " of %" PRIu64
+               " seeds\n", f->time_budget_s, totals.ran, shard_seeds);
+    }
+    if (crashed > 0) {
+        printf("twin-sim: %" PRIu64 " job(s) died before finishing; %" PRIu64 " of %" PRIu64
+               " seeds reported\n", crashed, totals.ran, shard_seeds);
+        totals.safety++;
+    }
+    printf("twin-sim: workload=%s seeds %" PRIu64 "..%" PRIu64 " shard %" PRIu64 "/%" PRIu64
+           ": %" PRIu64 " run, %" PRIu64 " passed, %" PRIu64 " failed (%" PRIu64 " safety, %" PRIu64
+           " liveness)%s, %" PRIu64 " steps, wall %.1f s, %.1f seeds/s, sweep_hash=%016" PRIx64 "\n",
+           f->workload->name, f->seed, f->seed + f->seeds - 1, f->shard_index, f->shard_count,
+           totals.ran, totals.ran - totals.safety - totals.liveness, totals.safety + totals.liveness,
+           totals.safety, totals.liveness, f->twice ? " (each run twice)" : "", totals.steps, wall_s,
+           wall_s > 0 ? (double)totals.ran / wall_s : 0.0, sweep_hash);
+    if (totals.net.connections > 0) tw_driver_print_net(stdout, "twin-sim", &totals.net);
+    free(totals.hashes);
+    return exit_of(totals.safety, totals.liveness);
 }
 
 int main(int argc, char **argv) {
     flags f;
     int rc = parse_flags(argc, argv, &f);
     if (rc != 0) return rc;
-    if (!f.seed_given) {
+    if (!f.seed_given && !f.seeds_given) {
         /* No seed given: pick one (outside any world) and print it, so the run can be repeated. */
         if (getrandom(&f.seed, sizeof(f.seed), 0) != (ssize_t)sizeof(f.seed)) f.seed = 0;
     }
-
-    tw_workload_locker workload = {.threads_count = (uint32_t)f.threads,
-                                   .iterations = (uint32_t)f.iterations};
-    tw_sim_source source = {.kind = tw_sim_source_seed};
-    tw_sim_decision *replayed = NULL;
-    if (f.replay_path != NULL) {
-        char error[512];
-        size_t count = 0;
-        replayed = tw_sim_decisions_read(f.replay_path, &count, error, sizeof(error));
-        if (replayed == NULL) {
-            fprintf(stderr, "twin-sim: --replay: %s\n", error);
-            return 2;
-        }
-        source = (tw_sim_source){.kind = tw_sim_source_replay, .decisions = replayed,
-                                 .decisions_count = count};
-    }
-    tw_sim_trace trace = {0};
-    tw_sim_options options = {
-        .strategy = f.strategy,
-        .pct_depth = (uint32_t)f.pct_depth,
-        .pct_steps_expected =
-            f.pct_steps != 0 ? f.pct_steps : tw_workload_locker_steps_expected(&workload),
-        .steps_max = f.steps_max,
-        .source = &source,
-        .trace = f.record_path != NULL ? &trace : NULL,
-    };
-
-    uint64_t failed = 0;
-    uint64_t steps_total = 0;
-    uint64_t sweep_hash = 0;
-    tw_driver_seed *run = malloc(sizeof(*run));
-    if (run == NULL) {
-        fprintf(stderr, "twin-sim: out of memory\n");
-        return 1;
-    }
-    for (uint64_t i = 0; i < f.count; i++) {
-        options.seed = f.seed + i;
-        tw_driver_run_seed(&options, tw_workload_locker_run, &workload, f.twice, run);
-        steps_total += run->report.steps;
-        sweep_hash = sweep_hash * 0x100000001b3ULL ^ run->report.hash;
-        bool ok = run->report.outcome == tw_sim_passed && run->deterministic;
-        if (!ok) {
-            failed++;
-            print_failure(argv[0], &f, run);
-        } else if (f.count == 1) {
-            tw_driver_print_line(stdout, &run->report);
-        }
-        if (f.count > 1) tw_driver_progress("twin-sim", i + 1, f.count, failed);
-    }
-    if (f.count > 1) {
-        printf("twin-sim: seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64 " passed, %" PRIu64
-               " failed%s, %" PRIu64 " steps, sweep_hash=%016" PRIx64 "\n",
-               f.seed, f.seed + f.count - 1, f.count - failed, failed,
-               f.twice ? " (each run twice)" : "", steps_total, sweep_hash);
-    }
-    if (f.record_path != NULL) {
-        size_t count = 0;
-        tw_sim_decision *decisions = tw_sim_trace_decisions(&trace, &count);
-        if (decisions == NULL || trace.truncated ||
-            !tw_sim_decisions_write(f.record_path, decisions, count)) {
-            fprintf(stderr, "twin-sim: --record: cannot write %s\n", f.record_path);
-            failed++;
-        } else {
-            printf("twin-sim: recorded %zu decisions to %s\n", count, f.record_path);
-        }
-        free(decisions);
-        tw_sim_trace_free(&trace);
-    }
-    free(run);
-    free(replayed);
-    return failed == 0 ? 0 : 1;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return f.seeds_given ? run_sweep(argv[0], &f) : run_one(argv[0], &f);
 }

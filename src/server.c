@@ -101,6 +101,8 @@ struct tw_server {
     tw_server_stats stats;
     tw_server_log_fn log;
     void *log_context;
+    tw_server_commit_fn commit_observer;
+    void *commit_context;
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -350,6 +352,28 @@ static void session_touch(tw_server *server, session *s, connection *conn) {
 
 /* ---- commits ----------------------------------------------------------------------------- */
 
+/* Tells the commit observer, if any, of the op the session's reply was just made for. */
+static void commit_observe(tw_server *server, const session *s, const tw_header *header,
+                           const uint8_t *body) {
+    TW_ASSERT(s->reply->op == server->stats.op && s->reply->request == header->request);
+    if (server->commit_observer == NULL) return;
+    uint32_t body_size = header->size - TW_HEADER_SIZE;
+    TW_ASSERT(body != NULL || body_size == 0);
+    tw_server_commit commit = {
+        .op = s->reply->op,
+        .timestamp = s->reply->timestamp,
+        .client = header->client,
+        .session = s->number,
+        .request = header->request,
+        .operation = (tw_operation)header->operation,
+        .body = body,
+        .body_size = body_size,
+        .reply = (const uint8_t *)(s->reply + 1),
+        .reply_size = s->reply->size - TW_HEADER_SIZE,
+    };
+    server->commit_observer(server->commit_context, &commit);
+}
+
 /* The next op: its number and a timestamp after every earlier one (ledger events too). */
 static uint64_t op_begin(tw_server *server, uint64_t *timestamp) {
     uint64_t now_ns = tw_loop_now_ns(server->loop);
@@ -425,6 +449,7 @@ static void on_register(tw_server *server, connection *conn, const tw_header *he
     reply_header(server, header, s, op, timestamp, 0);
     s->reply->batch_size_max = server->options.message_size_max - TW_HEADER_SIZE;
     tw_header_seal_header(s->reply);
+    commit_observe(server, s, header, NULL);
     server->stats.registrations++;
     server_log(server, "client %s registered: session %llu on connection %llu", client,
                (unsigned long long)op, (unsigned long long)conn->number);
@@ -520,6 +545,7 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
     uint32_t reply_body_size = execute(server, header, body, timestamp, s->reply + 1);
     reply_header(server, header, s, op, timestamp, reply_body_size);
     TW_ASSERT(s->request_last == header->request && s->reply->op == op);
+    commit_observe(server, s, header, body);
     session_touch(server, s, conn);
     server->stats.requests_executed++;
     send_reply(conn, s->reply);
@@ -860,6 +886,12 @@ const tw_server_stats *tw_server_stats_get(const tw_server *server) {
 uint32_t tw_server_sessions(const tw_server *server) {
     server_check(server);
     return server->sessions_count;
+}
+
+void tw_server_set_commit_observer(tw_server *server, tw_server_commit_fn observer, void *context) {
+    server_check(server);
+    server->commit_observer = observer;
+    server->commit_context = context;
 }
 
 void tw_server_set_log(tw_server *server, tw_server_log_fn log, void *context) {

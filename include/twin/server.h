@@ -113,6 +113,27 @@ uint32_t tw_server_sessions(const tw_server *server);
 void tw_server_stop(tw_server *server);
 void tw_server_deinit(tw_server *server);
 
+/* A committed op as the server executed it, for an audit log, a replica or an oracle
+ * (twin-sim's reference model checks every reply against one). Registers come with
+ * request 0, operation none and empty bodies. The pointers are valid during the call only. */
+typedef struct tw_server_commit {
+    uint64_t op;        /* 1, 2, 3, ...: every commit, in order */
+    uint64_t timestamp; /* strictly increasing with op */
+    tw_u128 client;
+    uint64_t session;   /* the client's session (the op of its register) */
+    uint64_t request;   /* the client's request number; 0: a register */
+    tw_operation operation;
+    const uint8_t *body;
+    uint32_t body_size;
+    const uint8_t *reply; /* the reply's body */
+    uint32_t reply_size;
+} tw_server_commit;
+
+/* Called on the loop thread once per commit, after it executed and before its reply is
+ * queued. NULL: none (the default). */
+typedef void (*tw_server_commit_fn)(void *context, const tw_server_commit *commit);
+void tw_server_set_commit_observer(tw_server *server, tw_server_commit_fn observer, void *context);
+
 /* Info-level log lines (connections, evictions, malformed input), without a newline.
  * NULL: quiet (the default). */
 typedef void (*tw_server_log_fn)(void *context, const char *line);

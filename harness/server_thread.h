@@ -1,4 +1,5 @@
-/* twin tests: a tw_server on its own thread and loop, for tests that talk to it over TCP.
+/* twin harness: a tw_server on its own thread and loop, for tests and workloads that talk
+ * to it over TCP.
  *
  * tw_test_server_start spawns the thread and returns once the server listens (address is
  * set); tw_test_server_stop wakes the thread through a tw_async, the server stops and its
@@ -14,6 +15,9 @@
 
 typedef struct tw_test_server {
     tw_server_options options;
+    /* Optional, set before the start: told of every commit (tw_server_set_commit_observer). */
+    tw_server_commit_fn commit_observer;
+    void *commit_context;
     tw_address address; /* written before ready */
     tw_server_stats stats; /* after the stop */
     uint32_t sessions;     /* after the stop: sessions held when it stopped */
@@ -29,6 +33,9 @@ typedef struct tw_test_server {
 /* Listens on 127.0.0.1 (a port the system picks) with options; fails the run if the
  * options or the listen fail. */
 void tw_test_server_start(tw_test_server *s, const tw_server_options *options);
+/* The same, with a commit observer installed before the server accepts anything. */
+void tw_test_server_start_observed(tw_test_server *s, const tw_server_options *options,
+                                   tw_server_commit_fn observer, void *context);
 void tw_test_server_stop(tw_test_server *s);
 
 #endif

@@ -1,4 +1,4 @@
-/* twin tests: a tw_server on its own thread (see server_thread.h). */
+/* twin harness: a tw_server on its own thread (see server_thread.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +31,9 @@ static void server_main(void *arg) {
                        tw_loop_error_name(listen_error));
         TW_ASSERT_MSG(false, problem);
     }
+    if (s->commit_observer != NULL) {
+        tw_server_set_commit_observer(s->server, s->commit_observer, s->commit_context);
+    }
     s->address = tw_server_address(s->server);
     tw_async_init(s->loop, &s->stop);
     tw_async_wait(s->loop, &s->stop, &s->c_stop, s, server_stop_cb);
@@ -45,11 +48,18 @@ static void server_main(void *arg) {
 }
 
 void tw_test_server_start(tw_test_server *s, const tw_server_options *options) {
+    tw_test_server_start_observed(s, options, NULL, NULL);
+}
+
+void tw_test_server_start_observed(tw_test_server *s, const tw_server_options *options,
+                                   tw_server_commit_fn observer, void *context) {
     TW_ASSERT(s != NULL && options != NULL);
     const char *options_problem = tw_server_options_check(options);
     TW_ASSERT_MSG(options_problem == NULL, options_problem);
     memset(s, 0, sizeof(*s));
     s->options = *options;
+    s->commit_observer = observer;
+    s->commit_context = context;
     tw_thread_options thread_options = {.name = "server"};
     TW_ASSERT(tw_thread_spawn(&s->thread, &thread_options, server_main, s) == tw_os_ok);
     while (tw_atomic_load_u32(&s->ready, tw_acquire) == 0) {

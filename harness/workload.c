@@ -1,0 +1,145 @@
+/* twin harness: the workload registry and the option helpers (see workload.h). */
+#include "workload.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <twin/assert.h>
+#include <twin/atomic.h>
+#include <twin/pcg.h>
+
+#include "workload_cluster.h"
+#include "workload_locker.h"
+
+static const tw_workload tw_workload_locker_spec;
+const tw_workload *const tw_workloads[] = {&tw_workload_cluster, &tw_workload_locker_spec};
+const uint32_t tw_workloads_count = sizeof(tw_workloads) / sizeof(tw_workloads[0]);
+
+const tw_workload *tw_workload_find(const char *name) {
+    TW_ASSERT(name != NULL);
+    for (uint32_t i = 0; i < tw_workloads_count; i++) {
+        if (strcmp(tw_workloads[i]->name, name) == 0) return tw_workloads[i];
+    }
+    return NULL;
+}
+
+int tw_workload_option_find(const tw_workload *workload, const char *name) {
+    TW_ASSERT(workload != NULL && name != NULL);
+    TW_ASSERT(workload->options_count <= TW_WORKLOAD_OPTIONS_MAX);
+    for (uint32_t i = 0; i < workload->options_count; i++) {
+        if (strcmp(workload->options[i].name, name) == 0) return (int)i;
+    }
+    return -1;
+}
+
+/* Salted so that each option has its own stream: "twin-opt" plus the salt. */
+#define WORKLOAD_DRAW_STREAM 0x7477696e2d6f7074ULL
+
+uint64_t tw_workload_draw(uint64_t seed, uint32_t salt, uint64_t min, uint64_t max) {
+    TW_ASSERT(min <= max);
+    tw_pcg32 random;
+    tw_pcg32_seed(&random, seed, WORKLOAD_DRAW_STREAM + salt);
+    uint64_t span = max - min;
+    if (span == UINT64_MAX) return ((uint64_t)tw_pcg32_next(&random) << 32) | tw_pcg32_next(&random);
+    uint64_t value = min + tw_pcg32_bounded64(&random, span + 1);
+    TW_ASSERT(value >= min && value <= max);
+    return value;
+}
+
+static void format_options(const tw_workload *workload, const uint64_t *values, char *out,
+                           size_t out_size, const char *format) {
+    TW_ASSERT(workload != NULL && values != NULL && out != NULL && out_size > 0);
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t i = 0; i < workload->options_count && used < out_size; i++) {
+        int n = snprintf(out + used, out_size - used, format, i == 0 ? "" : " ",
+                         workload->options[i].name, values[i]);
+        TW_ASSERT(n > 0);
+        used += (size_t)n;
+    }
+    TW_ASSERT_MSG(used < out_size, "workload options: the line is longer than its buffer");
+}
+
+void tw_workload_format_values(const tw_workload *workload, const uint64_t *values, char *out,
+                               size_t out_size) {
+    format_options(workload, values, out, out_size, "%s%s=%" PRIu64);
+}
+
+void tw_workload_format_flags(const tw_workload *workload, const uint64_t *values, char *out,
+                              size_t out_size) {
+    format_options(workload, values, out, out_size, "%s--%s %" PRIu64);
+}
+
+const char *tw_workload_verdict_name(tw_workload_verdict verdict) {
+    switch (verdict) {
+    case tw_workload_passed: return "passed";
+    case tw_workload_safety: return "safety";
+    case tw_workload_liveness: return "liveness";
+    }
+    return "unknown";
+}
+
+/* ---- the locker (harness/workload_locker.c) as a twin-sim workload ---- */
+
+
+enum { locker_option_threads, locker_option_iterations, locker_options_count };
+#define LOCKER_THREADS_DEFAULT 8u
+#define LOCKER_ITERATIONS_DEFAULT 100u
+#define LOCKER_ITERATIONS_MAX 100000000u
+
+static const tw_workload_option locker_options[locker_options_count] = {
+    [locker_option_threads] = {"threads", 1, TW_WORKLOAD_LOCKER_THREADS_MAX,
+                               "threads contending for the lock (default 8, not drawn)"},
+    [locker_option_iterations] = {"iterations", 1, LOCKER_ITERATIONS_MAX,
+                                  "lock/unlock rounds per thread (default 100, not drawn)"},
+};
+
+static void locker_draw(uint64_t seed, uint64_t *values, const bool *given) {
+    (void)seed;
+    TW_ASSERT(values != NULL && given != NULL);
+    if (!given[locker_option_threads]) values[locker_option_threads] = LOCKER_THREADS_DEFAULT;
+    if (!given[locker_option_iterations]) values[locker_option_iterations] = LOCKER_ITERATIONS_DEFAULT;
+}
+
+static void *locker_create(const uint64_t *values, tw_sim_options *sim) {
+    TW_ASSERT(values != NULL && sim != NULL);
+    tw_workload_locker *workload = calloc(1, sizeof(*workload));
+    if (workload == NULL) return NULL;
+    workload->threads_count = (uint32_t)values[locker_option_threads];
+    workload->iterations = (uint32_t)values[locker_option_iterations];
+    if (sim->pct_steps_expected == 0) {
+        sim->pct_steps_expected = tw_workload_locker_steps_expected(workload);
+    }
+    return workload;
+}
+
+static tw_workload_verdict locker_check(void *state, const tw_sim_report *report, char *message,
+                                        size_t message_size) {
+    TW_ASSERT(state != NULL && report != NULL);
+    if (report->outcome == tw_sim_passed) return tw_workload_passed;
+    snprintf(message, message_size, "%s", report->message);
+    return tw_workload_safety;
+}
+
+static void locker_describe(void *state, char *line, size_t line_size) {
+    tw_workload_locker *workload = state;
+    TW_ASSERT(workload != NULL && line_size > 0);
+    snprintf(line, line_size, "lock entries=%" PRIu64 " try_lock_taken=%" PRIu64,
+             tw_atomic_load_u64(&workload->inside, tw_relaxed),
+             tw_atomic_load_u64(&workload->try_lock_taken, tw_relaxed));
+}
+
+static const tw_workload tw_workload_locker_spec = {
+    .name = "locker",
+    .summary = "threads contend for one Locker; mutual exclusion and the exact count",
+    .options = locker_options,
+    .options_count = locker_options_count,
+    .draw = locker_draw,
+    .create = locker_create,
+    .run = tw_workload_locker_run,
+    .check = locker_check,
+    .describe = locker_describe,
+    .destroy = free,
+};
