@@ -47,7 +47,8 @@ static const char usage[] =
     "usage: twin-sim [--workload NAME] [--seed N | --seeds COUNT [--seed-from N]]\n"
     "                [--strategy random|pct|seeded] [--twice] [--shard I/N] [--jobs J]\n"
     "                [--time-budget S] [--pct-depth N] [--pct-steps N] [--steps-max N]\n"
-    "                [--record FILE] [--replay FILE] [--list] [--WORKLOAD-OPTION VALUE ...]\n";
+    "                [--record FILE] [--replay FILE] [--reach-all] [--list]\n"
+    "                [--WORKLOAD-OPTION VALUE ...]\n";
 
 static const char help[] =
     "Runs a workload in a simulated world built from a seed, checks it, and prints what\n"
@@ -61,6 +62,8 @@ static const char help[] =
     "  --jobs J         run the sweep in J processes on this machine (default 1)\n"
     "  --time-budget S  start no seed after S seconds of wall time; the summary says how far\n"
     "                   it got\n"
+    "  --reach-all      fail the sweep if a reachability marker (a rare path the code marks)\n"
+    "                   was reached by no seed; every sweep prints how many seeds reached each\n"
     "  --strategy S     scheduler: random, pct, or seeded (the seed picks; default)\n"
     "  --twice          run every seed twice and fail if the runs differ\n"
     "  --pct-depth N    pct priority-change points (1..8; default: from the seed)\n"
@@ -93,6 +96,7 @@ typedef struct flags {
     const char *record_path;
     const char *replay_path;
     const char *plant;
+    bool reach_all;
 } flags;
 
 static int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
@@ -150,6 +154,10 @@ static int parse_flags(int argc, char **argv, flags *f) {
         }
         if (strcmp(flag, "--twice") == 0) {
             f->twice = true;
+            continue;
+        }
+        if (strcmp(flag, "--reach-all") == 0) {
+            f->reach_all = true;
             continue;
         }
         if (i + 1 >= argc) return usage_error("%s needs a value", flag);
@@ -237,8 +245,9 @@ static int parse_flags(int argc, char **argv, flags *f) {
     if (f->record_path != NULL && f->seeds != 1) {
         return usage_error("%s", "--record writes one run: use it without --seeds");
     }
-    if (!f->seeds_given && (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0)) {
-        return usage_error("%s", "--shard, --jobs and --time-budget split a sweep: add --seeds COUNT");
+    if (!f->seeds_given && (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0 || f->reach_all)) {
+        return usage_error("%s", "--shard, --jobs, --time-budget and --reach-all are for a sweep: add "
+                                 "--seeds COUNT");
     }
     if (f->seeds_given && !f->seed_given) f->seed = 1;
     return 0;
@@ -414,6 +423,7 @@ typedef struct seed_record {
     uint32_t verdict;
     uint32_t text_size; /* bytes of failure text that follow */
     tw_sim_net_counts net;
+    uint8_t reached[tw_reach_count]; /* 1: the run passed the marker */
 } seed_record;
 
 typedef struct sweep_totals {
@@ -422,6 +432,7 @@ typedef struct sweep_totals {
     uint64_t liveness;
     uint64_t steps;
     tw_sim_net_counts net;
+    uint64_t seeds_reaching[tw_reach_count];
     uint64_t *hashes; /* by position; 0: not run */
 } sweep_totals;
 
@@ -467,6 +478,7 @@ static void sweep_worker(const char *program, const flags *f, uint64_t job, uint
             .verdict = r->verdict,
             .net = r->run.report.net,
         };
+        for (uint32_t m = 0; m < tw_reach_count; m++) record.reached[m] = r->run.report.reached[m] != 0;
         text[0] = '\0';
         if (r->verdict != tw_workload_passed) format_failure(program, f, r, text, TWIN_SIM_BLOCK_SIZE);
         record.text_size = (uint32_t)strlen(text);
@@ -482,12 +494,27 @@ static void sweep_take(sweep_totals *t, const seed_record *record, const char *t
     t->steps += record->steps;
     t->hashes[record->position] = record->hash | 1u; /* never 0: 0 marks "not run" */
     tw_sim_net_counts_add(&t->net, &record->net);
+    for (uint32_t m = 0; m < tw_reach_count; m++) t->seeds_reaching[m] += record->reached[m];
     if (record->verdict == tw_workload_safety) t->safety++;
     if (record->verdict == tw_workload_liveness) t->liveness++;
     if (record->text_size > 0) {
         fputs(text, stdout);
         fflush(stdout);
     }
+}
+
+/* The reachability table: seeds that reached each marker, and the markers none reached. */
+static uint64_t print_reach(const sweep_totals *t) {
+    uint64_t unreached = 0;
+    printf("twin-sim: reachability (seeds that passed each marker, of %" PRIu64 "):\n", t->ran);
+    for (uint32_t m = 0; m < tw_reach_count; m++) {
+        printf("  %-34s %10" PRIu64 "  %s%s\n", tw_reach_name((tw_reach)m), t->seeds_reaching[m],
+               tw_reach_description((tw_reach)m), t->seeds_reaching[m] == 0 ? "  NOT REACHED" : "");
+        if (t->seeds_reaching[m] == 0) unreached++;
+    }
+    printf("twin-sim: %" PRIu64 " of %u markers reached\n", (uint64_t)tw_reach_count - unreached,
+           (unsigned)tw_reach_count);
+    return unreached;
 }
 
 static int run_sweep(const char *program, const flags *f) {
@@ -593,7 +620,13 @@ static int run_sweep(const char *program, const flags *f) {
            totals.safety, totals.liveness, f->twice ? " (each run twice)" : "", totals.steps, wall_s,
            wall_s > 0 ? (double)totals.ran / wall_s : 0.0, sweep_hash);
     if (totals.net.connections > 0) tw_driver_print_net(stdout, "twin-sim", &totals.net);
+    uint64_t unreached = print_reach(&totals);
     free(totals.hashes);
+    if (f->reach_all && unreached > 0) {
+        printf("twin-sim: --reach-all: %" PRIu64 " marker(s) reached by no seed: a workload or fault "
+               "is missing for them\n", unreached);
+        totals.safety++;
+    }
     return exit_of(totals.safety, totals.liveness);
 }
 

@@ -688,6 +688,13 @@ void *tw_allocate(size_t size_bytes) {
     return block + 1;
 }
 
+void tw_sim_reached(uint32_t marker) {
+    TW_ASSERT(marker < tw_reach_count);
+    tw_sim_world *world = world_current;
+    if (world == NULL) return;
+    if (world->report->reached[marker] != UINT32_MAX) world->report->reached[marker]++;
+}
+
 uint64_t tw_sim_allocation_calls(void) {
     TW_ASSERT_MSG(world_current != NULL, "tw_sim_allocation_calls outside a run");
     return world_current->allocation_calls;

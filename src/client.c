@@ -24,6 +24,7 @@
 #include <twin/client.h>
 #include <twin/os.h>
 #include <twin/pcg.h>
+#include <twin/reach.h>
 #include <twin/tcp.h>
 
 #include "lib/plant.h"
@@ -352,6 +353,7 @@ static tw_action timer_fired(void *userdata, tw_loop *loop, tw_completion *compl
     timer_kind kind = ctx->timer;
     ctx->timer = timer_none;
     if (kind == timer_request) {
+        TW_REACHED(tw_reach_client_request_timeout);
         TW_ASSERT(ctx->inflight_active);
         TW_ASSERT(ctx->conn == conn_connecting || ctx->conn == conn_open);
         conn_fail(ctx);
@@ -381,7 +383,10 @@ static tw_action timer_canceled(void *userdata, tw_loop *loop, tw_completion *co
 /* For good: eviction or shutdown. A backoff in progress ends here (no next connection). */
 static void timer_stop(tw_client_context *ctx) {
     TW_ASSERT(ctx->stopping || ctx->evicted != tw_packet_ok);
-    if (ctx->conn == conn_backoff) ctx->conn = conn_idle;
+    if (ctx->conn == conn_backoff) {
+        TW_REACHED(tw_reach_client_backoff_canceled);
+        ctx->conn = conn_idle;
+    }
     ctx->timer = timer_none;
     if (tw_completion_active(&ctx->c_timer) && !tw_completion_active(&ctx->c_timer_cancel)) {
         tw_loop_cancel(ctx->loop, &ctx->c_timer_cancel, &ctx->c_timer, ctx, timer_canceled);
@@ -474,6 +479,7 @@ static void message_queue(tw_client_context *ctx) {
         ctx->send_wanted = true;
         return;
     }
+    if (ctx->inflight_sends > 0) TW_REACHED(tw_reach_client_request_resent);
     if (ctx->inflight_sends > 0 && ctx->inflight != NULL &&
         TW_PLANTED(tw_plant_client_retry_new_number)) {
         ctx->message->request = ++ctx->request_last;
@@ -501,6 +507,7 @@ static tw_action connected(void *userdata, tw_loop *loop, tw_completion *complet
         return tw_disarm;
     }
     if (result.error != tw_loop_ok) {
+        TW_REACHED(tw_reach_client_connect_failed);
         conn_fail(ctx);
         return tw_disarm;
     }
@@ -638,6 +645,7 @@ static void packet_enqueue(tw_client_context *ctx, tw_packet *packet) {
             TW_ASSERT(root->links.phase == phase_pending);
             if (root->operation != packet->operation || !root->links.batchable) continue;
             if (root->links.batch_events + packet->links.events > ctx->events_max[operation]) continue;
+            TW_REACHED(tw_reach_client_packet_batched);
             packet->links.phase = phase_batched;
             if (root->links.batch_tail != NULL) root->links.batch_tail->links.batch_next = packet;
             else root->links.batch_next = packet;
@@ -789,6 +797,8 @@ static void on_eviction(tw_client_context *ctx, uint8_t reason) {
     timer_stop(ctx);
     if (ctx->conn == conn_connecting || ctx->conn == conn_open) conn_close(ctx);
     tw_packet *inflight = ctx->inflight;
+    if (inflight != NULL) TW_REACHED(tw_reach_client_evicted_inflight);
+    if (ctx->pending_head != NULL) TW_REACHED(tw_reach_client_evicted_pending);
     ctx->inflight = NULL;
     ctx->inflight_active = false;
     if (inflight != NULL) list_complete(ctx, inflight, ctx->evicted);
@@ -902,6 +912,8 @@ static tw_action async_fired(void *userdata, tw_loop *loop, tw_completion *compl
         list = ctx->submitted_head;
         ctx->submitted_head = NULL;
         ctx->submitted_tail = NULL;
+    } else if (ctx->submitted_head != NULL) {
+        TW_REACHED(tw_reach_client_waits_for_register);
     }
     tw_locker_unlock(&ctx->handle->locker);
     if (shutdown) {

@@ -1,6 +1,7 @@
 #include <twin/assert.h>
 #include <twin/atomic.h>
 #include <twin/locker.h>
+#include <twin/reach.h>
 
 #include "lib/plant.h"
 
@@ -35,6 +36,7 @@ void tw_locker_lock(tw_locker *locker) {
     if (tw_locker_try_lock(locker)) return;
 
     /* Already contended: sleep once before writing, to avoid a needless store. */
+    TW_REACHED(tw_reach_locker_contended);
     if (tw_atomic_load_u32(&locker->state, tw_relaxed) == locker_contended) {
         (void)tw_futex_wait(&locker->state, locker_contended, TW_TIMEOUT_NONE);
     }

@@ -12,6 +12,7 @@
 #include <twin/atomic.h>
 #include <twin/os.h>
 #include <twin/pool.h>
+#include <twin/reach.h>
 
 #include "lib/plant.h"
 
@@ -333,6 +334,7 @@ static void notify(tw_pool *pool, bool is_waking) {
             tw_thread_options options = {.stack_size_bytes = pool->stack_size_bytes, .name = "pool-worker"};
             if (tw_thread_spawn(&thread, &options, thread_main, pool) == tw_os_ok) {
                 TW_ASSERT(tw_thread_detach(thread) == tw_os_ok);
+                if (sync_spawned(sync) > 0) TW_REACHED(tw_reach_pool_thread_spawned_more);
             } else {
                 /* Undo the count; if that was the last thread of a shut-down pool, let join go. */
                 uint32_t old = tw_atomic_fetch_sub_u32(&pool->sync, sync_spawned_one, tw_release);
@@ -374,6 +376,7 @@ static wait_result wait(tw_pool *pool, bool is_waking) {
             }
             continue;
         }
+        TW_REACHED(tw_reach_pool_thread_slept);
         event_wait(&pool->idle_event);
         sync = tw_atomic_load_u32(&pool->sync, tw_relaxed);
     }
@@ -400,7 +403,10 @@ static pool_found thread_pop(pool_thread *self) {
         if (found.task != NULL) return found;
         if (target == self) continue;
         found = buffer_steal(&self->run_buffer, &target->run_buffer);
-        if (found.task != NULL) return found;
+        if (found.task != NULL) {
+            TW_REACHED(tw_reach_pool_task_stolen);
+            return found;
+        }
     }
     return (pool_found){0};
 }

@@ -16,6 +16,7 @@
 
 #include <twin/assert.h>
 #include <twin/os.h>
+#include <twin/reach.h>
 #include <twin/server.h>
 #include <twin/tcp.h>
 
@@ -427,6 +428,7 @@ static void on_register(tw_server *server, connection *conn, const tw_header *he
             server->stats.requests_ignored++;
             return;
         }
+        TW_REACHED(tw_reach_server_register_answered_again);
         session_touch(server, s, conn);
         server->stats.retries_answered++;
         send_reply(conn, s->reply);
@@ -435,6 +437,7 @@ static void on_register(tw_server *server, connection *conn, const tw_header *he
     evicted *was = evicted_find(server, header->client);
     if (was != NULL) *was = (evicted){0}; /* a new session: the old eviction is history */
     if (server->sessions_count == server->options.clients_max) {
+        TW_REACHED(tw_reach_server_evicted_lru);
         session_evict(server, session_least_recently_used(server), tw_eviction_too_many_clients,
                       NULL, header->release);
     }
@@ -502,6 +505,7 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
     if (s == NULL) {
         evicted *was = evicted_find(server, header->client);
         tw_eviction_reason reason = was != NULL ? (tw_eviction_reason)was->reason : tw_eviction_no_session;
+        if (was != NULL) TW_REACHED(tw_reach_server_eviction_repeated);
         send_eviction(conn, header->client, was != NULL ? was->session : 0, header->release, reason);
         return;
     }
@@ -523,6 +527,7 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
             session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);
             return;
         }
+        TW_REACHED(tw_reach_server_retry_answered);
         /* A retry of the last request: its cached reply answers it, unchanged. */
         TW_ASSERT(s->reply->request == header->request && s->reply->command == tw_command_reply);
         session_touch(server, s, conn);
@@ -592,6 +597,7 @@ static void on_message(void *context, const tw_header *header, const uint8_t *bo
         tw_eviction_reason reason = header->release < server->options.release_min
                                         ? tw_eviction_client_release_too_low
                                         : tw_eviction_client_release_too_high;
+        TW_REACHED(tw_reach_server_evicted_release);
         session *s = u128_zero(header->client) ? NULL : session_find(server, header->client);
         if (s != NULL) session_evict(server, s, reason, conn, header->release);
         else send_eviction(conn, header->client, 0, header->release, reason);
@@ -639,6 +645,7 @@ static tw_action read_done(void *userdata, tw_loop *loop, tw_completion *complet
     }
     tw_proto_error error = tw_frame_reader_commit(&conn->reader, (uint32_t)result.value, on_message, conn);
     if (error != tw_proto_ok && !conn->closing) { /* one count per connection closed */
+        TW_REACHED(tw_reach_server_malformed_closed);
         conn->server->stats.malformed[error]++;
         char why[64];
         snprintf(why, sizeof(why), "malformed input (%s)", tw_proto_error_name(error));

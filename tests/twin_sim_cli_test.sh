@@ -53,6 +53,9 @@ for i in 0 1 2; do
   shards+=$("$sim" --seeds 60 --seed-from 7 --shard $i/3 | grep -o ' [0-9]* run,')
 done
 check "--shard 0/3, 1/3 and 2/3 run 20 seeds each" '[ "$shards" = " 20 run, 20 run, 20 run," ]'
+unreached=$("$sim" --seeds 20 --faults 0 --clients-max 4 --reach-all); rc=$?
+check "--reach-all fails a sweep that misses markers (no faults, no evictions), naming them" \
+  '[ $rc -eq 1 ] && [[ "$unreached" == *"client_request_timeout"*"NOT REACHED"* ]] && [[ "$unreached" == *"reached by no seed"* ]]'
 budget=$("$sim" --seeds 100000000 --time-budget 1 | grep -c 'the time budget (1 s) ended the sweep'); rc=$?
 check "--time-budget 1 ends a long sweep, saying so" '[ "$budget" = 1 ]'
 

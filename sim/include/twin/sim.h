@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <twin/os.h>
+#include <twin/reach.h>
 
 /* Limits of one world. */
 #define TW_SIM_FIBERS_MAX 1024u              /* spawns per run, the main fiber included */
@@ -178,6 +179,7 @@ typedef struct tw_sim_report {
     uint64_t allocations_failed; /* tw_allocate calls that returned NULL by resources */
     uint64_t spawns;             /* tw_thread_spawn calls in the run */
     uint64_t spawns_failed;      /* of those, failed by resources */
+    uint32_t reached[tw_reach_count]; /* times each reachability marker was passed */
     uint64_t hash;
     tw_sim_net_counts net;
     char message[TW_SIM_MESSAGE_SIZE]; /* the failure, e.g. each blocked fiber */
