@@ -78,11 +78,11 @@ void tw_driver_print_net(FILE *out, const char *name, const tw_sim_net_counts *n
             "%s: network: %" PRIu64 " connections, %" PRIu64 " segments, %" PRIu64
             " bytes; faults: %" PRIu64 " partial sends, %" PRIu64 " partial receives, %" PRIu64
             " latency spikes, %" PRIu64 " resets, %" PRIu64 " refused connects, %" PRIu64
-            " timed-out connects, %" PRIu64 " partitions, %" PRIu64 " corruptions, %" PRIu64
-            " send stalls\n",
+            " timed-out connects, %" PRIu64 " partitions, %" PRIu64 " half-dead connections, %"
+            PRIu64 " corruptions, %" PRIu64 " send stalls\n",
             name, n->connections, n->segments, n->bytes, n->partial_sends, n->partial_receives,
             n->latency_spikes, n->resets, n->refused, n->connect_timeouts, n->partitions,
-            n->corruptions, n->send_stalls);
+            n->half_dead, n->corruptions, n->send_stalls);
 }
 
 bool tw_driver_parse_u64(const char *text, uint64_t *value) {

@@ -7,8 +7,11 @@
  * of the ring until a recv takes them. A full ring stalls sends until the reader drains
  * it (backpressure). Seeded faults, each with a per-run probability (some runs have it
  * off): partial sends and receives, latency spikes, resets (both ends see them), refused
- * and timed-out connects, partitions between two nodes (segments wait until the heal), and
- * bit flips (only when asked for). Bytes on a connection that is not reset arrive exactly
+ * and timed-out connects, partitions between two nodes (segments wait until the heal),
+ * half-dead connections (one connection stops delivering, both ways, for 0.3..3 s while
+ * it stays open and new connections work: what the peer sent arrives late, after the
+ * client gave up on the connection and retried on another), and bit flips (only when asked
+ * for). Bytes on a connection that is not reset arrive exactly
  * once and in order. A loop waiting for IO parks its fiber on a futex in virtual time. */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -41,6 +44,7 @@ enum net_event_kind {
     net_event_heal,
     net_event_corrupt,
     net_event_close,
+    net_event_half_dead,
 };
 
 /* Per-run fault probabilities, as "1 in N" (0: off). */
@@ -56,7 +60,13 @@ typedef struct net_faults {
     uint64_t latency_base_ns;
     uint64_t latency_jitter_ns;
     uint64_t partition_ns_max;
+    uint64_t half_dead_one_in;  /* per send */
 } net_faults;
+
+/* A half-dead connection delivers nothing for this long (longer than a client's request
+ * timeout, so the client gives up on it while it is still open). */
+#define TW_SIM_HALF_DEAD_NS_MIN (300u * 1000u * 1000u)
+#define TW_SIM_HALF_DEAD_NS_SPAN (2700u * 1000u * 1000u)
 
 typedef struct sim_op {
     tw_completion *next; /* in a socket's queue, or the node's ready list */
@@ -103,6 +113,7 @@ typedef struct sim_conn {
     uint32_t nodes[2];
     bool reset;
     uint32_t id;
+    uint64_t dead_until_ns; /* half-dead: nothing is delivered before this */
 } sim_conn;
 
 typedef enum socket_state {
@@ -265,6 +276,10 @@ static void draw_faults(tw_sim_net *net, const tw_sim_net_options *options) {
         f->partition_one_in = partition_one_in;
     }
     f->corrupt_one_in = options->corruption ? 1000 : 0;
+    /* Drawn after the others, so that adding it left their draws as they were. */
+    static const uint64_t half_dead_rates[] = {0, 500, 100, 25};
+    uint64_t half_dead = half_dead_rates[tw_sim_decide(tw_sim_purpose_network, 4)];
+    if (!options->faults_off && !options->disruptions_off) f->half_dead_one_in = half_dead;
 }
 
 static tw_sim_net *net_get(tw_sim_world *world) {
@@ -389,11 +404,19 @@ static void pipe_push_segment(sim_pipe *pipe, segment s) {
     pipe->segments_count++;
 }
 
+/* Until when the pipe delivers nothing: a partition between its nodes, or its connection
+ * being half-dead (0: it delivers). */
+static uint64_t pipe_blocked_until(tw_sim_net *net, const sim_pipe *pipe) {
+    uint64_t heal_ns = partitioned_until(net, pipe->conn->nodes[0], pipe->conn->nodes[1]);
+    uint64_t dead_ns = pipe->conn->dead_until_ns > net->world->now_ns ? pipe->conn->dead_until_ns : 0;
+    return heal_ns > dead_ns ? heal_ns : dead_ns;
+}
+
 static void pipe_schedule(tw_sim_net *net, sim_pipe *pipe) {
     if (pipe->segments_count == 0 || tw_heap_node_queued(&pipe->delivery.node)) return;
     segment *first = &pipe->segments[pipe->segments_head];
     uint64_t at_ns = first->at_ns;
-    uint64_t heal_ns = partitioned_until(net, pipe->conn->nodes[0], pipe->conn->nodes[1]);
+    uint64_t heal_ns = pipe_blocked_until(net, pipe);
     if (heal_ns > at_ns) at_ns = heal_ns; /* cut off: the bytes wait for the heal */
     tw_sim_event_schedule(net->world, &pipe->delivery, at_ns);
 }
@@ -423,7 +446,7 @@ static void pipe_deliver_fire(tw_sim_world *world, tw_sim_event *event) {
     sim_pipe *pipe = TW_CONTAINER_OF(event, sim_pipe, delivery);
     tw_sim_net *net = world->net;
     if (pipe->conn->reset) return;
-    uint64_t heal_ns = partitioned_until(net, pipe->conn->nodes[0], pipe->conn->nodes[1]);
+    uint64_t heal_ns = pipe_blocked_until(net, pipe);
     if (heal_ns > world->now_ns) {
         tw_sim_event_schedule(world, &pipe->delivery, heal_ns);
         return;
@@ -620,6 +643,13 @@ static void service_sends(tw_sim_net *net, sim_socket *socket) {
             return;
         }
         maybe_partition(net, socket->conn->nodes[0], socket->conn->nodes[1]);
+        if (socket->conn->dead_until_ns <= net->world->now_ns &&
+            chance(net, net->faults.half_dead_one_in)) {
+            socket->conn->dead_until_ns = net->world->now_ns + TW_SIM_HALF_DEAD_NS_MIN +
+                                          tw_sim_decide(tw_sim_purpose_faults, TW_SIM_HALF_DEAD_NS_SPAN);
+            net->world->report->net.half_dead++;
+            trace_net(net, net_event_half_dead, socket->conn->id, socket->conn->dead_until_ns);
+        }
         uint64_t n = space < size ? space : size;
         if (n > 1 && chance(net, net->faults.partial_send_one_in)) {
             n = 1 + tw_sim_decide(tw_sim_purpose_faults, n - 1);

@@ -205,4 +205,5 @@ void tw_sim_net_counts_add(tw_sim_net_counts *total, const tw_sim_net_counts *on
     total->partitions += one->partitions;
     total->corruptions += one->corruptions;
     total->send_stalls += one->send_stalls;
+    total->half_dead += one->half_dead;
 }

@@ -425,6 +425,7 @@ static void on_register(tw_server *server, connection *conn, const tw_header *he
         if (s->request_last != 0) {
             /* Request 0 is older than the session's last: a delayed duplicate (say, from a
              * connection the client gave up on) must not hurt the session. */
+            TW_REACHED(tw_reach_server_register_older_ignored);
             server->stats.requests_ignored++;
             return;
         }
@@ -518,6 +519,7 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
         return;
     }
     if (header->request < s->request_last) {
+        TW_REACHED(tw_reach_server_request_older_ignored);
         server->stats.requests_ignored++;
         return;
     }

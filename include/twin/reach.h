@@ -31,7 +31,9 @@
     X(server_evicted_lru, "server: the least recently used session made room")                 \
     X(server_evicted_release, "server: a client's release was refused")                        \
     X(server_eviction_repeated, "server: an evicted client that spoke again heard why")       \
-    X(server_malformed_closed, "server: malformed input closed a connection")
+    X(server_malformed_closed, "server: malformed input closed a connection")                  \
+    X(server_request_older_ignored, "server: a request older than the session's last was ignored") \
+    X(server_register_older_ignored, "server: a register that came after requests was ignored")
 
 typedef enum tw_reach {
 #define TW_REACH_ENUM(name, description) tw_reach_##name,

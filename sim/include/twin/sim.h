@@ -111,7 +111,8 @@ typedef struct tw_sim_net_options {
     bool faults_off;       /* no seeded faults at all: partial sends/receives, latency
                               spikes, resets, refused and timed-out connects, partitions */
     bool disruptions_off;  /* keep partial sends/receives and latency spikes; no resets,
-                              refused or timed-out connects, partitions */
+                              refused or timed-out connects, partitions, half-dead
+                              connections */
     bool corruption; /* flip bits in segments (off unless asked for) */
 } tw_sim_net_options;
 
@@ -129,6 +130,7 @@ typedef struct tw_sim_net_counts {
     uint64_t partitions;
     uint64_t corruptions;
     uint64_t send_stalls; /* sends that waited for the reader to drain (backpressure) */
+    uint64_t half_dead;   /* connections that stopped delivering for a while, still open */
 } tw_sim_net_counts;
 
 /* total += one, field by field. */
