@@ -20,7 +20,7 @@
 #include <twin/sim.h>
 
 #define TW_WORKLOAD_OPTIONS_MAX 32u
-#define TW_WORKLOAD_MESSAGE_SIZE 1024u
+#define TW_WORKLOAD_MESSAGE_SIZE 4096u
 
 typedef struct tw_workload_option {
     const char *name; /* the flag without "--" */

@@ -77,6 +77,10 @@
 #define CLUSTER_ECHO_SIZE_MAX 512u
 #define CLUSTER_ECHO_SIZE_MIN 8u /* the packet's serial */
 #define CLUSTER_MESSAGE_TEXT_SIZE TW_WORKLOAD_MESSAGE_SIZE
+/* The oracle's last events, printed with a failure (oldest first). */
+#define CLUSTER_HISTORY_EVENTS 12u
+#define CLUSTER_HISTORY_LINE_SIZE 160u
+#define CLUSTER_FAILURE_SIZE 1024u
 #define CLUSTER_LEDGER_CODES 3u
 /* Scheduling points per packet, roughly, for PCT's change points. */
 #define CLUSTER_STEPS_PER_PACKET 80u
@@ -247,6 +251,8 @@ struct cluster {
     tw_test_server server;
     tw_workload_verdict verdict;
     char message[CLUSTER_MESSAGE_TEXT_SIZE];
+    char history[CLUSTER_HISTORY_EVENTS][CLUSTER_HISTORY_LINE_SIZE];
+    uint64_t history_count;
     /* What the run did, for its summary line. */
     uint64_t packets_ok;
     uint64_t packets_invalid;
@@ -265,14 +271,38 @@ static uint32_t accounts_max_of(const cluster *c) {
     return wanted < CLUSTER_LEDGER_OBJECTS_MAX ? (uint32_t)wanted : CLUSTER_LEDGER_OBJECTS_MAX;
 }
 
-/* Fails the run (a safety failure unless liveness), naming what happened. */
+/* Notes an oracle event (a commit, a completion) in the history a failure prints. */
+static void history_add(cluster *c, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static void history_add(cluster *c, const char *format, ...) {
+    TW_ASSERT(c != NULL && format != NULL);
+    char *line = c->history[c->history_count % CLUSTER_HISTORY_EVENTS];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, CLUSTER_HISTORY_LINE_SIZE, format, args);
+    va_end(args);
+    c->history_count++;
+}
+
+/* Fails the run (a safety failure unless liveness), naming what happened and the oracle's
+ * last events before it. */
 static _Noreturn void cluster_fail(cluster *c, tw_workload_verdict verdict, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 static _Noreturn void cluster_fail(cluster *c, tw_workload_verdict verdict, const char *format, ...) {
+    char failure[CLUSTER_FAILURE_SIZE];
     va_list args;
     va_start(args, format);
-    vsnprintf(c->message, sizeof(c->message), format, args);
+    vsnprintf(failure, sizeof(failure), format, args);
     va_end(args);
+    size_t used = (size_t)snprintf(c->message, sizeof(c->message), "%s", failure);
+    uint64_t first = c->history_count > CLUSTER_HISTORY_EVENTS ? c->history_count - CLUSTER_HISTORY_EVENTS : 0;
+    if (c->history_count > 0 && used < sizeof(c->message)) {
+        used += (size_t)snprintf(c->message + used, sizeof(c->message) - used,
+                                 "\n  the oracle's last events before it, oldest first:");
+    }
+    for (uint64_t i = first; i < c->history_count && used < sizeof(c->message); i++) {
+        used += (size_t)snprintf(c->message + used, sizeof(c->message) - used, "\n    %s",
+                                 c->history[i % CLUSTER_HISTORY_EVENTS]);
+    }
     c->verdict = verdict;
     tw_sim_fail(c->message);
 }
@@ -359,6 +389,10 @@ static void on_commit(void *context, const tw_server_commit *commit) {
     } else {
         cc->request_last = commit->request;
     }
+    history_add(c, "commit op %" PRIu64 " at %" PRIu64 " ns: client %u %s %" PRIu64 "%s%s, %u bytes",
+                commit->op, commit->timestamp, client, commit->request == 0 ? "register" : "request",
+                commit->request, commit->request == 0 ? "" : " ",
+                commit->request == 0 ? "" : tw_operation_name(commit->operation), commit->body_size);
     uint32_t expected_size = 0;
     if (commit->request != 0) {
         expected_size = tw_model_ledger_apply(c->model, commit->operation, commit->timestamp,
@@ -698,6 +732,10 @@ static void on_complete(uintptr_t context, tw_packet *packet, uint64_t timestamp
     cluster_client *cc = &c->clients[u->client];
     tw_locker_lock(&c->oracle);
     u->completions++;
+    history_add(c, "packet %u (user %u, client %u, operation %u, %u bytes) completed: %s, "
+                "timestamp %" PRIu64 ", %u result bytes", u->serial, u->index, u->client,
+                packet->operation, packet->data_size, tw_packet_status_name((tw_packet_status)packet->status),
+                timestamp, result_size);
     if (u->completions != 1) {
         cluster_fail(c, tw_workload_safety, "packet %u (user %u, client %u) completed %u times",
                      u->serial, u->index, u->client, u->completions);
@@ -793,6 +831,7 @@ static void cluster_run(void *arg) {
     c->message[0] = '\0';
     c->packets_ok = c->packets_invalid = c->packets_evicted = c->events_ok = c->requests_batched = 0;
     c->stale_sessions = 0;
+    c->history_count = 0;
     tw_atomic_store_u32(&c->users_done, 0, tw_relaxed);
     c->model = tw_model_ledger_new(accounts_max_of(c), accounts_max_of(c));
     c->model_reply = malloc(v[opt_message_size]);
