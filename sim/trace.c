@@ -165,10 +165,16 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *er
         uint32_t purpose = 0;
         if (sscanf(line, "%31s %" SCNu64 " %" SCNu64, name, &bound, &value) != 3 ||
             !purpose_parse(name, &purpose) || bound == 0 || value >= bound) {
+            char purposes[256] = "";
+            for (uint32_t p = 0; p < tw_sim_purpose_count; p++) {
+                strncat(purposes, p == 0 ? "" : ", ", sizeof(purposes) - strlen(purposes) - 1);
+                strncat(purposes, tw_sim_purpose_name((tw_sim_purpose)p),
+                        sizeof(purposes) - strlen(purposes) - 1);
+            }
             snprintf(error, error_size,
-                     "%s:%zu: expected \"PURPOSE BOUND VALUE\" with PURPOSE one of options, "
-                     "scheduler, faults, network, workload and 0 <= VALUE < BOUND",
-                     path, line_number);
+                     "%s:%zu: expected \"PURPOSE BOUND VALUE\" with PURPOSE one of %s, and "
+                     "0 <= VALUE < BOUND",
+                     path, line_number, purposes);
             free(decisions);
             fclose(file);
             return NULL;

@@ -267,8 +267,23 @@ static size_t append(char *buffer, size_t size, size_t used, const char *format,
     return written < 0 ? used : used + (size_t)written;
 }
 
+/* The words blocked fibers sleep on are named 1, 2, ... in the order of the fibers' ids,
+ * never by address: a failure message must read the same in every process. */
+#define DEADLOCK_WORDS_MAX 64u
+
+static uint32_t word_number(const tw_atomic_u32 **words, uint32_t *count, const tw_atomic_u32 *word) {
+    for (uint32_t i = 0; i < *count; i++) {
+        if (words[i] == word) return i + 1;
+    }
+    if (*count == DEADLOCK_WORDS_MAX) return 0; /* "word 0": one of many */
+    words[(*count)++] = word;
+    return *count;
+}
+
 _Noreturn static void fail_deadlock(tw_sim_world *world) {
     char message[TW_SIM_MESSAGE_SIZE];
+    const tw_atomic_u32 *words[DEADLOCK_WORDS_MAX];
+    uint32_t words_count = 0;
     size_t used = append(message, sizeof(message), 0,
                          "deadlock: no fiber can run and no event is due; blocked fibers:");
     for (uint32_t i = 0; i < world->fibers_count; i++) {
@@ -277,9 +292,10 @@ _Noreturn static void fail_deadlock(tw_sim_world *world) {
         if (fiber->state == tw_sim_fiber_blocked_futex) {
             uint32_t now = atomic_load_explicit(&fiber->wait_word->raw, memory_order_relaxed);
             used = append(message, sizeof(message), used,
-                          "\n  fiber %" PRIu32 " (%s): futex_wait on %p, expected %" PRIu32
+                          "\n  fiber %" PRIu32 " (%s): futex_wait on word %" PRIu32 ", expected %" PRIu32
                           ", word now %" PRIu32 "%s",
-                          fiber->id, name, (void *)fiber->wait_word, fiber->wait_expected, now,
+                          fiber->id, name, word_number(words, &words_count, fiber->wait_word),
+                          fiber->wait_expected, now,
                           now == fiber->wait_expected
                               ? " (nothing will wake it)"
                               : " (a lost wake-up: the word changed after it slept, and no "

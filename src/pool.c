@@ -1,4 +1,4 @@
-/* twin: the work-stealing thread pool (zap's design; see ../shared/reference part B).
+/* twin: the work-stealing thread pool (the design of kprotty's zap; docs/DESIGN.md).
  *
  * The sync word (32 bits, from the least significant bit): idle (14 bits), spawned
  * (14 bits), one unused bit, notified (1 bit), state (2 bits: pending, signaled, waking,
@@ -506,9 +506,8 @@ void tw_pool_deinit(tw_pool *pool) {
                   "tw_pool_deinit before tw_pool_shutdown");
     if (!TW_PLANTED(tw_plant_pool_join_skips_wait)) event_wait(&pool->join_event);
     uint32_t sync = tw_atomic_load_u32(&pool->sync, tw_acquire);
-    if (!TW_PLANTED(tw_plant_pool_join_skips_wait)) {
-        TW_ASSERT(sync_state(sync) == state_shutdown && sync_spawned(sync) == 0);
-    }
+    TW_ASSERT(sync_state(sync) == state_shutdown);
+    TW_ASSERT_MSG(sync_spawned(sync) == 0, "tw_pool_deinit: a thread is still in the pool after the join");
     pool_thread *top = tw_atomic_load_ptr(&pool->threads, tw_acquire);
     pool->magic = TW_POOL_MAGIC_DEAD;
     if (top != NULL) event_notify(&top->join_event); /* each thread wakes the next, then leaves */

@@ -541,9 +541,10 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
         session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);
         return;
     }
-    /* Exactly once: only the next number executes (the planted bug re-executes a retry). */
-    TW_ASSERT(header->request == s->request_last + 1 ||
-              (TW_PLANTED(tw_plant_server_retry_executes_again) && header->request == s->request_last));
+    /* Exactly once: only the next number executes (the planted bug, which lets a retry
+     * through to here, is caught right here). */
+    TW_ASSERT_MSG(header->request == s->request_last + 1,
+                  "exactly once: a request other than the session's next was about to execute");
     uint64_t op_previous = server->stats.op;
     uint64_t timestamp_previous = server->timestamp_last;
     uint64_t timestamp = 0;

@@ -206,6 +206,133 @@ static void nondeterministic_main(void *arg) {
     for (uint32_t i = 0; i < 10 + outside_counter; i++) (void)tw_atomic_load_u32(&word, tw_relaxed);
 }
 
+/* ---- weak CAS used as if it were strong: a once-initialiser without a retry loop ----
+ *
+ * Two fibers race to initialise. Each tries one weak compare-exchange idle -> running and
+ * takes a failure to mean "the other one is initialising", then sleeps until the state is
+ * done. A strong CAS on idle can only fail when the other fiber won; a weak one may also
+ * fail spuriously. When every contender fails spuriously, nobody initialises and both sleep
+ * on a word that never changes: the sim reports a deadlock. The fixed version retries while
+ * the failure left the state idle (C11 writes the current value back on failure). */
+enum { once_idle = 0, once_running = 1, once_done = 2 };
+typedef struct weak_once {
+    tw_atomic_u32 state;
+    uint32_t initialised; /* plain: only the winner writes it, before publishing done */
+    bool retry;           /* the fixed version */
+} weak_once;
+static weak_once weak_once_state;
+
+static void weak_once_enter(void *arg) {
+    weak_once *o = arg;
+    uint32_t expected = once_idle;
+    bool won = tw_atomic_cas_weak_u32(&o->state, &expected, once_running, tw_acq_rel, tw_acquire);
+    while (!won && o->retry && expected == once_idle) {
+        won = tw_atomic_cas_weak_u32(&o->state, &expected, once_running, tw_acq_rel, tw_acquire);
+    }
+    if (won) {
+        o->initialised++;
+        tw_atomic_store_u32(&o->state, once_done, tw_release);
+        (void)tw_futex_wake(&o->state, TW_FUTEX_WAKE_ALL);
+        return;
+    }
+    for (;;) {
+        uint32_t state = tw_atomic_load_u32(&o->state, tw_acquire);
+        if (state == once_done) break;
+        (void)tw_futex_wait(&o->state, state, TW_TIMEOUT_NONE);
+    }
+}
+
+static void weak_once_main(void *arg) {
+    weak_once *o = arg;
+    tw_atomic_store_u32(&o->state, once_idle, tw_relaxed);
+    o->initialised = 0;
+    tw_thread threads[2];
+    for (int i = 0; i < 2; i++) {
+        TW_ASSERT(tw_thread_spawn(&threads[i], NULL, weak_once_enter, o) == tw_os_ok);
+    }
+    for (int i = 0; i < 2; i++) TW_ASSERT(tw_thread_join(threads[i]) == tw_os_ok);
+    TW_ASSERT_MSG(o->initialised == 1, "the once-initialiser ran other than once");
+}
+
+/* Runs the once-initialiser over seeds 1..seeds with both strategies; counts outcomes. */
+typedef struct weak_once_tally {
+    uint32_t runs;
+    uint32_t passed;
+    uint32_t deadlocks;
+    uint32_t other;                 /* any other outcome: never expected */
+    uint32_t runs_with_cas_failure; /* runs in which the world failed a weak CAS */
+    uint32_t deadlocks_without_cas_failure;
+    uint64_t cas_failures;
+    char first_deadlock[TW_SIM_MESSAGE_SIZE];
+    uint64_t first_deadlock_seed;
+} weak_once_tally;
+
+static void weak_once_sweep(bool retry, int32_t spurious_shift, uint64_t seeds, weak_once_tally *t) {
+    memset(t, 0, sizeof(*t));
+    weak_once_state.retry = retry;
+    for (int s = tw_sim_strategy_random; s <= tw_sim_strategy_pct; s++) {
+        for (uint64_t seed = 1; seed <= seeds; seed++) {
+            tw_sim_options options = {.seed = seed, .strategy = (tw_sim_strategy)s,
+                                      .spurious_shift = spurious_shift};
+            tw_sim_outcome outcome = tw_sim_run(&options, weak_once_main, &weak_once_state, &report);
+            t->runs++;
+            t->cas_failures += report.cas_spurious_failures;
+            t->runs_with_cas_failure += report.cas_spurious_failures > 0;
+            if (outcome == tw_sim_passed) {
+                t->passed++;
+            } else if (outcome == tw_sim_deadlock) {
+                t->deadlocks++;
+                t->deadlocks_without_cas_failure += report.cas_spurious_failures == 0;
+                if (t->deadlocks == 1) {
+                    t->first_deadlock_seed = seed;
+                    snprintf(t->first_deadlock, sizeof(t->first_deadlock), "%s", report.message);
+                }
+            } else {
+                t->other++;
+                expect(false, "weak once (retry %d, spurious_shift %d): seed %" PRIu64 " %s: %s: %s",
+                       retry, spurious_shift, seed, tw_sim_strategy_name((tw_sim_strategy)s),
+                       tw_sim_outcome_name(outcome), report.message);
+            }
+        }
+    }
+}
+
+static void check_weak_cas_used_as_strong(void) {
+    enum { seeds = 16 };
+    weak_once_tally t;
+
+    /* Spurious failures on (probability 1/2): the bug shows, and only through them. */
+    weak_once_sweep(false, 1, seeds, &t);
+    expect(t.runs_with_cas_failure > 0, "weak once, spurious_shift 1: no weak CAS failed "
+           "spuriously in %u runs", t.runs);
+    expect(t.deadlocks > 0, "weak once, spurious_shift 1: the weak-as-strong bug never showed "
+           "in %u runs (%u with a spurious CAS failure)", t.runs, t.runs_with_cas_failure);
+    expect(t.deadlocks_without_cas_failure == 0, "weak once, spurious_shift 1: %u deadlocks "
+           "without a spurious CAS failure", t.deadlocks_without_cas_failure);
+    expect(t.deadlocks == 0 || (strstr(t.first_deadlock, "nothing will wake it") != NULL &&
+                                strstr(t.first_deadlock, "(main): joining fiber") != NULL),
+           "weak once: the deadlock report does not show both sleepers and the join: %s",
+           t.first_deadlock);
+    printf("ok: weak CAS used as strong: %u of %u runs deadlock with spurious CAS failures on "
+           "(%u runs saw one, %" PRIu64 " in all); first at seed %" PRIu64 "\n",
+           t.deadlocks, t.runs, t.runs_with_cas_failure, t.cas_failures, t.first_deadlock_seed);
+
+    /* Spurious failures off: the same bug passes every seed, and no weak CAS fails. */
+    weak_once_sweep(false, -1, seeds, &t);
+    expect(t.passed == t.runs && t.cas_failures == 0, "weak once, spurious_shift -1: %u of %u "
+           "passed, %" PRIu64 " spurious CAS failures", t.passed, t.runs, t.cas_failures);
+    printf("ok: with spurious failures off the same bug passes all %u runs (0 CAS failures)\n",
+           t.runs);
+
+    /* The fix (retry while the state is still idle) survives the same failures. */
+    weak_once_sweep(true, 1, seeds, &t);
+    expect(t.passed == t.runs && t.runs_with_cas_failure > 0, "weak once with a retry loop, "
+           "spurious_shift 1: %u of %u passed, %u runs with a spurious CAS failure", t.passed,
+           t.runs, t.runs_with_cas_failure);
+    printf("ok: with a retry loop all %u runs pass through %" PRIu64 " spurious CAS failures\n",
+           t.runs, t.cas_failures);
+}
+
 static tw_workload_locker locker_workload = {.threads_count = 8, .iterations = 50};
 
 static void check_seeds(const char *what, tw_thread_fn fn, void *arg, uint64_t seeds) {
@@ -229,7 +356,7 @@ int main(void) {
     check_seeds("pct: a spinning fiber lets the one it waits for run", spin_main, NULL, 200);
     check_seeds("join, detach, thread-current", threads_main, NULL, 100);
 
-    /* Deadlock: both sleepers listed by name and address, as lost wake-ups. */
+    /* Deadlock: both sleepers listed by name, with the word each sleeps on. */
     expect(run(1, tw_sim_strategy_random, deadlock_main, NULL) == tw_sim_deadlock,
            "deadlock not detected: %s", tw_sim_outcome_name(report.outcome));
     expect(strstr(report.message, "(stuck-a): futex_wait on") != NULL &&
@@ -287,6 +414,9 @@ int main(void) {
     printf("ok: %" PRIu64 " spurious futex wake-ups injected in 50 seeds, locker still correct\n",
            spurious);
     (void)cas_failures;
+
+    /* Weak-CAS failure injection matters: a weak CAS used as if strong fails only with it. */
+    check_weak_cas_used_as_strong();
 
     /* Replay: a recorded run's decisions, replayed under another seed, give the same run. */
     tw_sim_trace trace = {0};

@@ -1,8 +1,10 @@
 /* twin: the OS seam for everything but atomics (see <twin/atomic.h>).
  *
  * One declaration, two implementations chosen at link time:
- *   twin_real: futex(2), pthreads, CLOCK_MONOTONIC     (real/os_real.c)
- *   twin_sim:  fibers parked and woken by the world, virtual time  (sim/os_sim.c)
+ *   twin_real: futex(2), pthreads, CLOCK_MONOTONIC, getrandom(2), calloc  (real/os_real.c)
+ *   twin_sim:  fibers parked and woken by the world, virtual time, the world's decisions
+ *              and tracked blocks  (sim/world.c; the fibers' stacks and switch: sim/fiber.c)
+ * tw_os_result_name is shared by both (src/lib/os_names.c).
  *
  * Threads: any thread may call any function here. In the sim build, "thread" means a
  * fiber of the running world, and every futex call is a scheduling point. */
