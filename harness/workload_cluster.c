@@ -18,8 +18,9 @@
  *     for: invalid_operation, invalid_data_size and too_much_data for invalid packets (the
  *     limits are known), the eviction status for an evicted client (release_too_low/high
  *     for the refused release, client_evicted only when clients outnumber sessions), and
- *     once a client is evicted, every later packet with the same status; client_shutdown
- *     never (every packet completes before the clients are deinit'ed);
+ *     once a client is evicted, every packet submitted before with that status too;
+ *     client_shutdown only from deinit, and never for a packet an eviction should have
+ *     completed; once deinit returns, no packet of its client is outstanding;
  *   - an ok packet's results are those of its own events in the commit its timestamp names:
  *     the commit is of its client and operation, its events are found there exactly once
  *     and no other packet claimed them, its create results are the commit's for those
@@ -27,8 +28,11 @@
  *   - at the end: every committed event of a client that was not evicted reached a packet
  *     (exactly once, both ways), the server evicted nobody for a protocol violation, and
  *     the world's allocations balance (checked by twin-sim).
- * Liveness: every packet must complete within time_max_s of virtual time, else the run
- * fails as a liveness failure (not a safety one).
+ * Liveness, in a drawn half of the seeds (--liveness 1): the faults last fault_phase_s of
+ * simulated time, then the network heals (tw_sim_net_heal), and every packet must complete
+ * within heal_time_max_s after that, else the run fails as a liveness failure (exit 3).
+ * The other seeds check safety only, under faults that never stop: after time_max_ms the
+ * clients are deinit'ed whatever is outstanding (and the oracle checks how that ends).
  *
  * The world is sim-only (it reads the seed's decisions to draw its shape); it uses only the
  * public API of the pool, the client and the server. */
@@ -63,8 +67,11 @@
 #define CLUSTER_MESSAGE_SIZE_MAX (64u * 1024u)
 #define CLUSTER_EVENTS_MAX 8190u
 #define CLUSTER_THINK_US_MAX 1000000u
-#define CLUSTER_TIME_MAX_S_DEFAULT 600u
+#define CLUSTER_TIME_MAX_MS_DEFAULT 600000u
+#define CLUSTER_TIME_MAX_MS_MAX 86400000u
 #define CLUSTER_TIME_MAX_S_MAX 86400u
+#define CLUSTER_FAULT_PHASE_S_MAX 3600u
+#define CLUSTER_HEAL_TIME_MAX_S_DEFAULT 60u
 #define CLUSTER_RELEASE_MIN 2u
 #define CLUSTER_RELEASE_MAX 3u
 #define CLUSTER_CLUSTER_ID 0x7477u
@@ -105,7 +112,10 @@ enum {
     opt_release_refused,
     opt_faults,
     opt_think_us,
-    opt_time_max_s,
+    opt_time_max_ms,
+    opt_liveness,
+    opt_fault_phase_s,
+    opt_heal_time_max_s,
     opt_count,
 };
 
@@ -143,9 +153,18 @@ static const tw_workload_option cluster_options[opt_count] = {
                     "flips, 3 with bit flips (drawn 0: 1/8, 1: 1/4, 2: 1/2, 3: 1/8)"},
     [opt_think_us] = {"think-us", 0, CLUSTER_THINK_US_MAX,
                       "a user pauses up to this long before a packet (drawn 0..2000)"},
-    [opt_time_max_s] = {"time-max-s", 1, CLUSTER_TIME_MAX_S_MAX,
-                        "every packet must complete within this much simulated time "
-                        "(liveness; default 600, not drawn)"},
+    [opt_time_max_ms] = {"time-max-ms", 1, CLUSTER_TIME_MAX_MS_MAX,
+                         "safety-only runs (liveness 0) end after this much simulated time, "
+                         "finished or not, deinit completing what is outstanding (drawn: "
+                         "600000, or 1..100 in 1 seed of 4, which cuts most worlds short)"},
+    [opt_liveness] = {"liveness", 0, 1,
+                      "1: faults for fault-phase-s, then the network heals and every packet "
+                      "must complete within heal-time-max-s; 0: faults never stop, safety "
+                      "only (drawn: 1 in half the seeds)"},
+    [opt_fault_phase_s] = {"fault-phase-s", 1, CLUSTER_FAULT_PHASE_S_MAX,
+                           "liveness 1: how long the faults last (drawn 1..20)"},
+    [opt_heal_time_max_s] = {"heal-time-max-s", 1, CLUSTER_TIME_MAX_S_MAX,
+                             "liveness 1: the time allowed after the heal (default 60, not drawn)"},
 };
 
 static uint64_t draw(uint64_t seed, uint32_t option, uint64_t min, uint64_t max) {
@@ -184,7 +203,14 @@ static void cluster_draw(uint64_t seed, uint64_t *v, const bool *given) {
         v[opt_faults] = f == 0 ? faults_off : f <= 2 ? faults_mild : f <= 6 ? faults_all : faults_corrupt;
     }
     if (!given[opt_think_us]) v[opt_think_us] = draw(seed, opt_think_us, 0, 2000);
-    if (!given[opt_time_max_s]) v[opt_time_max_s] = CLUSTER_TIME_MAX_S_DEFAULT;
+    if (!given[opt_time_max_ms]) {
+        v[opt_time_max_ms] = draw(seed, opt_time_max_ms, 0, 3) == 0
+                                 ? draw(seed, opt_time_max_ms + 100, 1, 100)
+                                 : CLUSTER_TIME_MAX_MS_DEFAULT;
+    }
+    if (!given[opt_liveness]) v[opt_liveness] = draw(seed, opt_liveness, 0, 1);
+    if (!given[opt_fault_phase_s]) v[opt_fault_phase_s] = draw(seed, opt_fault_phase_s, 1, 20);
+    if (!given[opt_heal_time_max_s]) v[opt_heal_time_max_s] = CLUSTER_HEAL_TIME_MAX_S_DEFAULT;
 }
 
 /* ---- state ---- */
@@ -212,6 +238,7 @@ typedef struct cluster_client {
     bool registered;        /* its register committed */
     uint64_t request_last;  /* its last request committed */
     uint8_t evicted_status; /* tw_packet_ok until a packet completed with an eviction status */
+    uint64_t evicted_at_submit; /* the submit count when that first happened */
     bool shutting_down;
 } cluster_client;
 
@@ -229,6 +256,9 @@ typedef struct cluster_user {
     uint32_t serial; /* cluster-wide, from 1 */
     uint8_t expected;        /* a status, or tw_packet_ok for a valid packet */
     uint32_t completions;
+    uint64_t submit_number;  /* cluster-wide, from 1, taken as it is submitted */
+    bool outstanding;        /* submitted and not completed */
+    bool finished;           /* counted in users_done */
     uint8_t *data;           /* message_size + one event */
     char message[CLUSTER_MESSAGE_TEXT_SIZE];
 } cluster_user;
@@ -245,6 +275,9 @@ struct cluster {
     cluster_client clients[CLUSTER_CLIENTS_MAX];
     cluster_user users[CLUSTER_USERS_MAX];
     uint32_t serial_next;
+    uint64_t submits;
+    bool unfinished; /* safety-only: time ran out with work outstanding */
+    bool healed;
     tw_atomic_u32 users_done;
     tw_pool pool;
     tw_test_server server;
@@ -256,6 +289,7 @@ struct cluster {
     uint64_t packets_ok;
     uint64_t packets_invalid;
     uint64_t packets_evicted;
+    uint64_t packets_shutdown;
     uint64_t events_ok;
     uint64_t requests_batched; /* commits that carried more than one packet */
     uint64_t registers_again;  /* second registers of a client (see on_commit) */
@@ -739,15 +773,30 @@ static void on_complete(uintptr_t context, tw_packet *packet, uint64_t timestamp
     uint8_t eviction = eviction_expected(c, cc);
     bool ok = false;
     if (status == tw_packet_client_shutdown) {
-        ok = false; /* every packet completes before deinit */
+        /* Only deinit says so, and never for a packet submitted before an eviction: the
+         * eviction completes those itself. */
+        ok = cc->shutting_down &&
+             (cc->evicted_status == tw_packet_ok || u->submit_number > cc->evicted_at_submit);
     } else if (cc->evicted_status != tw_packet_ok) {
         /* Evicted: invalid packets are still named first (A.5's order), then the eviction. */
         ok = status == cc->evicted_status || (status == u->expected && u->expected != tw_packet_ok);
     } else if (status_is_eviction(status)) {
         ok = status == eviction && (u->expected == tw_packet_ok || u->expected == tw_packet_too_much_data);
-        if (ok) cc->evicted_status = status;
+        if (ok) {
+            cc->evicted_status = status;
+            cc->evicted_at_submit = c->submits;
+        }
     } else {
         ok = status == u->expected;
+    }
+    if (!ok && status == tw_packet_client_shutdown) {
+        cluster_fail(c, tw_workload_safety,
+                     "packet %u (user %u, client %u, operation %u, %u bytes) completed with "
+                     "client_shutdown %s", u->serial, u->index, u->client, u->packet.operation,
+                     u->packet.data_size,
+                     cc->shutting_down ? "though it was submitted before its client's eviction (the "
+                                         "eviction must complete it, with the eviction's status)"
+                                       : "while its client was not being deinit'ed");
     }
     if (!ok) {
         cluster_fail(c, tw_workload_safety,
@@ -772,10 +821,13 @@ static void on_complete(uintptr_t context, tw_packet *packet, uint64_t timestamp
                          tw_packet_status_name((tw_packet_status)status));
         }
         if (status_is_eviction(status)) c->packets_evicted++;
+        else if (status == tw_packet_client_shutdown) c->packets_shutdown++;
         else c->packets_invalid++;
     }
     u->done++;
-    bool more = u->done < c->values[opt_packets];
+    u->outstanding = false;
+    bool more = u->done < c->values[opt_packets] && !cc->shutting_down;
+    if (!more) u->finished = true;
     tw_locker_unlock(&c->oracle);
     if (more) {
         tw_pool_schedule(&c->pool, tw_pool_batch_of(&u->task));
@@ -802,9 +854,21 @@ static void user_step(tw_pool_task *task) {
     TW_ASSERT(u->done < c->values[opt_packets]);
     think(u);
     tw_locker_lock(&c->oracle);
+    cluster_client *cc = &c->clients[u->client];
+    if (cc->shutting_down) { /* time ran out (safety only): this user stops here */
+        u->finished = true;
+        tw_locker_unlock(&c->oracle);
+        (void)tw_atomic_fetch_add_u32(&c->users_done, 1, tw_release);
+        (void)tw_futex_wake(&c->users_done, TW_FUTEX_WAKE_ALL);
+        return;
+    }
     packet_build(u);
+    /* Numbered and submitted under the oracle's lock, so that an eviction the oracle sees
+     * falls cleanly before or after it. */
+    u->submit_number = ++c->submits;
+    u->outstanding = true;
+    tw_client_status status = tw_client_submit(&cc->client, &u->packet);
     tw_locker_unlock(&c->oracle);
-    tw_client_status status = tw_client_submit(&c->clients[u->client].client, &u->packet);
     if (status != tw_client_ok) {
         cluster_fail(c, tw_workload_safety, "user %u: submit returned %s", u->index,
                      tw_client_status_name(status));
@@ -812,6 +876,17 @@ static void user_step(tw_pool_task *task) {
 }
 
 /* ---- the world ---- */
+
+/* Waits until every user is done or deadline_ns; false at the deadline. */
+static bool users_wait(cluster *c, uint64_t deadline_ns) {
+    for (;;) {
+        uint32_t done = tw_atomic_load_u32(&c->users_done, tw_acquire);
+        if (done == c->values[opt_users]) return true;
+        uint64_t now_ns = tw_clock_monotonic_ns();
+        if (now_ns >= deadline_ns) return false;
+        (void)tw_futex_wait(&c->users_done, done, deadline_ns - now_ns);
+    }
+}
 
 static void cluster_run(void *arg) {
     cluster *c = arg;
@@ -826,6 +901,10 @@ static void cluster_run(void *arg) {
     c->message[0] = '\0';
     c->packets_ok = c->packets_invalid = c->packets_evicted = c->events_ok = c->requests_batched = 0;
     c->registers_again = 0;
+    c->submits = 0;
+    c->unfinished = false;
+    c->healed = false;
+    c->packets_shutdown = 0;
     c->history_count = 0;
     tw_atomic_store_u32(&c->users_done, 0, tw_relaxed);
     c->model = tw_model_ledger_new(accounts_max_of(c), accounts_max_of(c));
@@ -883,29 +962,42 @@ static void cluster_run(void *arg) {
     }
     tw_pool_schedule(&c->pool, batch);
 
-    /* Liveness: every user finishes within time_max_s of virtual time. */
-    uint64_t deadline_ns = tw_clock_monotonic_ns() + v[opt_time_max_s] * S_NS;
-    for (;;) {
-        uint32_t done = tw_atomic_load_u32(&c->users_done, tw_acquire);
-        if (done == v[opt_users]) break;
-        uint64_t now_ns = tw_clock_monotonic_ns();
-        if (now_ns >= deadline_ns) {
+    uint64_t start_ns = tw_clock_monotonic_ns();
+    if (v[opt_liveness] != 0) {
+        /* Faults for the fault phase; then the network heals and the work must finish. */
+        if (!users_wait(c, start_ns + v[opt_fault_phase_s] * S_NS)) {
+            tw_sim_net_heal();
+            c->healed = true;
+        }
+        if (!users_wait(c, tw_clock_monotonic_ns() + v[opt_heal_time_max_s] * S_NS)) {
             uint32_t waiting = UINT32_MAX;
             for (uint32_t i = 0; i < v[opt_users] && waiting == UINT32_MAX; i++) {
-                if (c->users[i].done < v[opt_packets]) waiting = i;
+                if (!c->users[i].finished) waiting = i;
             }
             cluster_fail(c, tw_workload_liveness,
-                         "liveness: %u of %" PRIu64 " users unfinished after %" PRIu64
-                         " s of simulated time; user %u waits on packet %u (client %u)",
-                         (uint32_t)v[opt_users] - done, v[opt_users], v[opt_time_max_s], waiting,
+                         "liveness: %u of %" PRIu64 " users unfinished %" PRIu64
+                         " s after the network healed (at %" PRIu64 " s); user %u waits on "
+                         "packet %u (client %u)",
+                         (uint32_t)v[opt_users] - tw_atomic_load_u32(&c->users_done, tw_acquire),
+                         v[opt_users], v[opt_heal_time_max_s], v[opt_fault_phase_s], waiting,
                          c->users[waiting].serial, c->users[waiting].client);
         }
-        (void)tw_futex_wait(&c->users_done, done, deadline_ns - now_ns);
+    } else if (!users_wait(c, start_ns + v[opt_time_max_ms] * MS_NS)) {
+        c->unfinished = true; /* safety only: deinit completes what is outstanding */
     }
 
     for (uint32_t i = 0; i < v[opt_clients]; i++) {
+        tw_locker_lock(&c->oracle);
         c->clients[i].shutting_down = true;
+        tw_locker_unlock(&c->oracle);
         TW_ASSERT_MSG(tw_client_deinit(&c->clients[i].client) == tw_client_ok, "client deinit failed");
+        /* Deinit completed every packet of this client. */
+        for (uint32_t k = 0; k < v[opt_users]; k++) {
+            if (c->users[k].client == i && c->users[k].outstanding) {
+                cluster_fail(c, tw_workload_safety, "client %u: deinit returned with packet %u "
+                             "(user %u) not completed", i, c->users[k].serial, k);
+            }
+        }
     }
     tw_pool_shutdown(&c->pool);
     tw_pool_deinit(&c->pool);
@@ -914,7 +1006,7 @@ static void cluster_run(void *arg) {
 
     /* Exactly once, the other way: every event a live client's requests committed reached a
      * packet. An evicted client's last request may have committed unseen. */
-    for (uint64_t i = 0; i < c->commits_count; i++) {
+    for (uint64_t i = 0; i < c->commits_count && !c->unfinished; i++) {
         const commit_record *r = &c->commits[i];
         if (r->request == 0 || c->clients[r->client].evicted_status != tw_packet_ok) continue;
         uint32_t events = events_of(r->operation, r->body_size);
@@ -969,11 +1061,15 @@ static void cluster_describe(void *state, char *line, size_t line_size) {
     for (uint32_t r = 0; r < TW_EVICTION_REASON_COUNT; r++) evictions += c->stats.sessions_evicted[r];
     snprintf(line, line_size,
              "commits=%" PRIu64 " requests=%" PRIu64 " batched=%" PRIu64 " retries=%" PRIu64
-             " packets_ok=%" PRIu64 " invalid=%" PRIu64 " evicted=%" PRIu64 " events_ok=%" PRIu64
-             " evictions=%" PRIu64,
+             " packets_ok=%" PRIu64 " invalid=%" PRIu64 " evicted=%" PRIu64 " shutdown=%" PRIu64
+             " events_ok=%" PRIu64 " evictions=%" PRIu64 " %s",
              c->commits_count, c->stats.requests_executed, c->requests_batched,
              c->stats.retries_answered, c->packets_ok, c->packets_invalid, c->packets_evicted,
-             c->events_ok, evictions);
+             c->packets_shutdown, c->events_ok, evictions,
+             c->values[opt_liveness] == 0 ? (c->unfinished ? "safety-only: time ran out, deinit ended it"
+                                                           : "safety-only: finished")
+                                          : (c->healed ? "liveness: finished after the heal"
+                                                       : "liveness: finished within the fault phase"));
 }
 
 static void cluster_destroy(void *state) {

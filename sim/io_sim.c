@@ -348,6 +348,32 @@ static uint64_t latency_ns(tw_sim_net *net) {
     return latency;
 }
 
+static void pipe_schedule(tw_sim_net *net, struct sim_pipe *pipe);
+
+void tw_sim_net_heal(void) {
+    tw_sim_world *world = tw_sim_world_current();
+    TW_ASSERT_MSG(world != NULL, "tw_sim_net_heal outside a run");
+    tw_sim_net *net = net_get(world);
+    uint64_t now_ns = world->now_ns;
+    uint64_t latency_base_ns = net->faults.latency_base_ns;
+    uint64_t latency_jitter_ns = net->faults.latency_jitter_ns;
+    net->faults = (net_faults){.latency_base_ns = latency_base_ns, .latency_jitter_ns = latency_jitter_ns};
+    for (uint32_t i = 0; i < TW_SIM_PARTITIONS_MAX; i++) {
+        if (net->partitions[i].until_ns > now_ns) net->partitions[i].until_ns = now_ns;
+    }
+    for (uint32_t i = 0; i < net->conns_count; i++) {
+        sim_conn *conn = net->conns[i];
+        if (conn->dead_until_ns > now_ns) conn->dead_until_ns = now_ns;
+        for (int d = 0; d < 2; d++) { /* deliveries held back: due now, after the latency */
+            sim_pipe *pipe = &conn->pipes[d];
+            if (conn->reset || pipe->segments_count == 0) continue;
+            tw_sim_event_cancel(world, &pipe->delivery);
+            pipe_schedule(net, pipe);
+        }
+    }
+    trace_net(net, net_event_heal, 0, now_ns);
+}
+
 /* ---- pipes ------------------------------------------------------------------------ */
 
 static void pipe_deliver_fire(tw_sim_world *world, tw_sim_event *event);

@@ -193,6 +193,12 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
 
 /* Inside a run: a value in [0, bound) for purpose, from the run's decision source. */
 uint64_t tw_sim_decide(tw_sim_purpose purpose, uint64_t bound);
+/* Inside a run: the network heals for good. Every seeded fault stops (resets, refused and
+ * timed-out connects, partitions, half-dead connections, partial IO, spikes, bit flips),
+ * partitions and half-dead connections end now, and what they held back is delivered
+ * after the usual latency. For liveness checks: after a fault phase, the work must finish. */
+void tw_sim_net_heal(void);
+
 /* Inside a run: tw_allocate and tw_thread_spawn calls so far (failed ones included), the
  * counts tw_sim_resource_options' fail_at fields are compared with. */
 uint64_t tw_sim_allocation_calls(void);
