@@ -117,7 +117,10 @@ int main(int argc, char **argv) {
     uint64_t tree = (1ull << (depth + 1)) - 1;
     tasks = calloc(count > tree ? count : tree, sizeof(*tasks));
     TW_ASSERT_MSG(tasks != NULL, "out of memory for the task array");
-    tw_pool_init(&pool, NULL);
+    if (tw_pool_init(&pool, NULL) != tw_pool_ok) {
+        fprintf(stderr, "twin-poolbench: tw_pool_init: no thread could be started\n");
+        return 1;
+    }
 
     if (strcmp(test, "fanout") != 0) {
         prepare(&run_outside, count, empty_task);

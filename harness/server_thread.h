@@ -22,7 +22,8 @@ typedef struct tw_test_server {
     tw_server_stats stats; /* after the stop */
     uint32_t sessions;     /* after the stop: sessions held when it stopped */
     /* private */
-    tw_atomic_u32 ready;
+    tw_atomic_u32 ready; /* 1: listening; 2: failed to start (start_error) */
+    tw_server_error start_error;
     tw_async stop;
     tw_completion c_stop;
     tw_loop *loop;
@@ -33,9 +34,12 @@ typedef struct tw_test_server {
 /* Listens on 127.0.0.1 (a port the system picks) with options; fails the run if the
  * options or the listen fail. */
 void tw_test_server_start(tw_test_server *s, const tw_server_options *options);
-/* The same, with a commit observer installed before the server accepts anything. */
-void tw_test_server_start_observed(tw_test_server *s, const tw_server_options *options,
-                                   tw_server_commit_fn observer, void *context);
+/* The same, with a commit observer installed before the server accepts anything, and a
+ * server that may fail to start (resource faults): returns tw_server_ok, or the named
+ * error of the thread's spawn, the loop's init or tw_server_init (system_resources, or
+ * listen_failed), with nothing left running or allocated. Stop only a started server. */
+tw_server_error tw_test_server_start_observed(tw_test_server *s, const tw_server_options *options,
+                                              tw_server_commit_fn observer, void *context);
 void tw_test_server_stop(tw_test_server *s);
 
 #endif

@@ -71,6 +71,11 @@
 #define CLUSTER_TIME_MAX_MS_MAX 86400000u
 #define CLUSTER_TIME_MAX_S_MAX 86400u
 #define CLUSTER_FAULT_PHASE_S_MAX 3600u
+/* Seeded resource faults (resource-faults 1), as "1 in N" per call. */
+#define CLUSTER_ALLOCATION_FAIL_ONE_IN 40u
+#define CLUSTER_SPAWN_FAIL_ONE_IN 12u
+#define CLUSTER_SUBMIT_FULL_ONE_IN 200u
+#define CLUSTER_ACCEPT_FAIL_ONE_IN 4u
 #define CLUSTER_HEAL_TIME_MAX_S_DEFAULT 60u
 #define CLUSTER_RELEASE_MIN 2u
 #define CLUSTER_RELEASE_MAX 3u
@@ -116,6 +121,7 @@ enum {
     opt_liveness,
     opt_fault_phase_s,
     opt_heal_time_max_s,
+    opt_resource_faults,
     opt_count,
 };
 
@@ -165,6 +171,10 @@ static const tw_workload_option cluster_options[opt_count] = {
                            "liveness 1: how long the faults last (drawn 1..20)"},
     [opt_heal_time_max_s] = {"heal-time-max-s", 1, CLUSTER_TIME_MAX_S_MAX,
                              "liveness 1: the time allowed after the heal (default 60, not drawn)"},
+    [opt_resource_faults] = {"resource-faults", 0, 1,
+                             "1: allocations fail 1 in 40, thread spawns 1 in 12, IO submissions "
+                             "find the queue full 1 in 200, accepts run out of descriptors 1 in "
+                             "4 (drawn: 1 in 1 seed of 4)"},
 };
 
 static uint64_t draw(uint64_t seed, uint32_t option, uint64_t min, uint64_t max) {
@@ -211,6 +221,7 @@ static void cluster_draw(uint64_t seed, uint64_t *v, const bool *given) {
     if (!given[opt_liveness]) v[opt_liveness] = draw(seed, opt_liveness, 0, 1);
     if (!given[opt_fault_phase_s]) v[opt_fault_phase_s] = draw(seed, opt_fault_phase_s, 1, 20);
     if (!given[opt_heal_time_max_s]) v[opt_heal_time_max_s] = CLUSTER_HEAL_TIME_MAX_S_DEFAULT;
+    if (!given[opt_resource_faults]) v[opt_resource_faults] = draw(seed, opt_resource_faults, 0, 3) == 0;
 }
 
 /* ---- state ---- */
@@ -240,6 +251,7 @@ typedef struct cluster_client {
     uint8_t evicted_status; /* tw_packet_ok until a packet completed with an eviction status */
     uint64_t evicted_at_submit; /* the submit count when that first happened */
     bool shutting_down;
+    bool absent; /* its init failed (resource faults): its users submit nothing */
 } cluster_client;
 
 typedef struct cluster_user {
@@ -277,6 +289,9 @@ struct cluster {
     uint32_t serial_next;
     uint64_t submits;
     bool unfinished; /* safety-only: time ran out with work outstanding */
+    bool server_failed; /* the server could not start (resource faults) */
+    bool pool_failed;   /* the pool could not start (resource faults) */
+    uint32_t clients_absent;
     bool healed;
     tw_atomic_u32 users_done;
     tw_pool pool;
@@ -905,6 +920,9 @@ static void cluster_run(void *arg) {
     c->unfinished = false;
     c->healed = false;
     c->packets_shutdown = 0;
+    c->server_failed = false;
+    c->pool_failed = false;
+    c->clients_absent = 0;
     c->history_count = 0;
     tw_atomic_store_u32(&c->users_done, 0, tw_relaxed);
     c->model = tw_model_ledger_new(accounts_max_of(c), accounts_max_of(c));
@@ -921,7 +939,16 @@ static void cluster_run(void *arg) {
         .accounts_max = accounts_max_of(c),
         .transfers_max = accounts_max_of(c),
     };
-    tw_test_server_start_observed(&c->server, &so, on_commit, c);
+    tw_server_error server_error = tw_test_server_start_observed(&c->server, &so, on_commit, c);
+    if (server_error != tw_server_ok) {
+        /* Under resource faults a server may not start; it must say why, with a name. */
+        if (v[opt_resource_faults] == 0 || server_error != tw_server_system_resources) {
+            cluster_fail(c, tw_workload_safety, "the server did not start: %s",
+                         tw_server_error_name(server_error));
+        }
+        c->server_failed = true;
+        return;
+    }
     char address[TW_ADDRESS_TEXT_SIZE];
     tw_address_format(&c->server.address, address, sizeof(address));
 
@@ -942,13 +969,24 @@ static void cluster_run(void *arg) {
         };
         tw_client_init_status status =
             tw_client_init(&cc->client, so.cluster, address, (uintptr_t)c, on_complete, &co);
-        if (status != tw_client_init_ok) {
+        bool resources_short = status == tw_client_init_out_of_memory ||
+                               status == tw_client_init_system_resources;
+        if (status != tw_client_init_ok && (v[opt_resource_faults] == 0 || !resources_short)) {
             cluster_fail(c, tw_workload_safety, "client %u: init returned %s", i,
                          tw_client_init_status_name(status));
         }
+        if (status != tw_client_init_ok) { /* it said why: its users do without it */
+            cc->absent = true;
+            c->clients_absent++;
+        }
     }
 
-    tw_pool_init(&c->pool, &(tw_pool_options){.threads_max = (uint32_t)v[opt_pool_threads]});
+    if (tw_pool_init(&c->pool, &(tw_pool_options){.threads_max = (uint32_t)v[opt_pool_threads]}) !=
+        tw_pool_ok) {
+        /* Only resource faults make a pool fail to start: the users do without it. */
+        if (v[opt_resource_faults] == 0) cluster_fail(c, tw_workload_safety, "tw_pool_init failed");
+        c->pool_failed = true;
+    }
     tw_pool_batch batch = {0};
     for (uint32_t i = 0; i < v[opt_users]; i++) {
         cluster_user *u = &c->users[i];
@@ -958,9 +996,14 @@ static void cluster_run(void *arg) {
         tw_pcg32_seed(&u->random, tw_random_u64(), i + 1u);
         u->data = calloc(1, v[opt_message_size] + 2u * TW_HEADER_SIZE);
         TW_ASSERT_MSG(u->data != NULL, "cluster: out of memory for a user");
+        if (c->clients[u->client].absent || c->pool_failed) {
+            u->finished = true;
+            (void)tw_atomic_fetch_add_u32(&c->users_done, 1, tw_release);
+            continue;
+        }
         tw_pool_batch_push(&batch, tw_pool_batch_of(&u->task));
     }
-    tw_pool_schedule(&c->pool, batch);
+    if (batch.count > 0 && !c->pool_failed) tw_pool_schedule(&c->pool, batch);
 
     uint64_t start_ns = tw_clock_monotonic_ns();
     if (v[opt_liveness] != 0) {
@@ -987,6 +1030,7 @@ static void cluster_run(void *arg) {
     }
 
     for (uint32_t i = 0; i < v[opt_clients]; i++) {
+        if (c->clients[i].absent) continue;
         tw_locker_lock(&c->oracle);
         c->clients[i].shutting_down = true;
         tw_locker_unlock(&c->oracle);
@@ -999,8 +1043,10 @@ static void cluster_run(void *arg) {
             }
         }
     }
-    tw_pool_shutdown(&c->pool);
-    tw_pool_deinit(&c->pool);
+    if (!c->pool_failed) {
+        tw_pool_shutdown(&c->pool);
+        tw_pool_deinit(&c->pool);
+    }
     tw_test_server_stop(&c->server);
     c->stats = c->server.stats;
 
@@ -1039,6 +1085,12 @@ static void *cluster_create(const uint64_t *values, tw_sim_options *sim) {
     case faults_all: break;
     default: sim->net.corruption = true; break;
     }
+    if (values[opt_resource_faults] != 0) {
+        sim->resources.allocation_fail_one_in = CLUSTER_ALLOCATION_FAIL_ONE_IN;
+        sim->resources.spawn_fail_one_in = CLUSTER_SPAWN_FAIL_ONE_IN;
+        sim->resources.submit_full_one_in = CLUSTER_SUBMIT_FULL_ONE_IN;
+        sim->resources.accept_fail_one_in = CLUSTER_ACCEPT_FAIL_ONE_IN;
+    }
     if (sim->pct_steps_expected == 0) {
         sim->pct_steps_expected = values[opt_users] * values[opt_packets] * CLUSTER_STEPS_PER_PACKET;
     }
@@ -1062,10 +1114,12 @@ static void cluster_describe(void *state, char *line, size_t line_size) {
     snprintf(line, line_size,
              "commits=%" PRIu64 " requests=%" PRIu64 " batched=%" PRIu64 " retries=%" PRIu64
              " packets_ok=%" PRIu64 " invalid=%" PRIu64 " evicted=%" PRIu64 " shutdown=%" PRIu64
-             " events_ok=%" PRIu64 " evictions=%" PRIu64 " %s",
+             " events_ok=%" PRIu64 " evictions=%" PRIu64 "%s%s %s",
              c->commits_count, c->stats.requests_executed, c->requests_batched,
              c->stats.retries_answered, c->packets_ok, c->packets_invalid, c->packets_evicted,
              c->packets_shutdown, c->events_ok, evictions,
+             c->server_failed ? " server_start_failed" : c->pool_failed ? " pool_start_failed" : "",
+             c->clients_absent > 0 ? " clients_init_failed" : "",
              c->values[opt_liveness] == 0 ? (c->unfinished ? "safety-only: time ran out, deinit ended it"
                                                            : "safety-only: finished")
                                           : (c->healed ? "liveness: finished after the heal"

@@ -176,6 +176,7 @@ struct tw_io {
      * checked its asyncs (the simulator found that one). */
     uint32_t wake_seen;
     op_fifo ready;
+    uint64_t in_flight; /* operations submitted and not yet finished */
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -232,7 +233,8 @@ static void trace_net(tw_sim_net *net, enum net_event_kind kind, uint64_t a, uin
 /* A finished operation: to the ready list of the loop that submitted it, and wake it. */
 static void finish(tw_completion *completion, tw_result result) {
     tw_io *io = op_of(completion)->io;
-    TW_ASSERT(io != NULL);
+    TW_ASSERT(io != NULL && io->in_flight > 0);
+    io->in_flight--;
     op_of(completion)->result = result;
     fifo_push(&io->ready, completion);
     atomic_fetch_add_explicit(&io->wake_word.raw, 1, memory_order_relaxed);
@@ -751,10 +753,24 @@ static bool cancel_target(tw_sim_net *net, tw_completion *target) {
     return false;
 }
 
+/* A seeded resource fault of the world's options (1 in one_in; never when 0). */
+static bool resource_fault(uint64_t one_in) {
+    return one_in != 0 && tw_sim_decide(tw_sim_purpose_resources, one_in) == 0;
+}
+
 bool tw_io_submit(tw_io *io, tw_completion *completion) {
     TW_ASSERT(io != NULL && completion != NULL);
     tw_sim_net *net = io->net;
+    /* A full queue, as io_uring refuses submissions (EBUSY) while its completion queue holds
+     * completions not yet reaped: only then, since reaping them is what makes room (the
+     * loop keeps the operation and submits it again after its next wait, which returns at
+     * once). Refusing with nothing to reap would model no real ring, and hang the loop. */
+    if (io->ready.head != NULL && resource_fault(io->world->options.resources.submit_full_one_in)) {
+        io->world->report->submits_refused++;
+        return false;
+    }
     op_of(completion)->io = io;
+    io->in_flight++;
     sim_socket *socket = NULL;
     tw_loop_error error = tw_loop_unexpected;
     switch (completion->op) {
@@ -762,7 +778,11 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
         error = socket_error(net, completion->args.accept.socket, &socket);
         if (error == tw_loop_ok && socket->state != socket_listening) error = tw_loop_address_invalid;
         if (error != tw_loop_ok) break;
-        if (socket->pending_count > 0) {
+        if (socket->pending_count > 0 && resource_fault(io->world->options.resources.accept_fail_one_in)) {
+            /* EMFILE: no descriptor for the waiting connection, which stays queued. */
+            io->world->report->accepts_failed++;
+            finish(completion, error_result(tw_loop_system_resources));
+        } else if (socket->pending_count > 0) {
             tw_fd fd = socket->pending[socket->pending_head];
             socket->pending_head = (socket->pending_head + 1) % TW_SIM_BACKLOG_MAX;
             socket->pending_count--;

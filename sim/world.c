@@ -62,6 +62,7 @@ const char *tw_sim_purpose_name(tw_sim_purpose purpose) {
     case tw_sim_purpose_network: return "network";
     case tw_sim_purpose_workload: return "workload";
     case tw_sim_purpose_random: return "random";
+    case tw_sim_purpose_resources: return "resources";
     case tw_sim_purpose_count: break;
     }
     return "unknown";
@@ -478,7 +479,9 @@ tw_os_result tw_thread_spawn(tw_thread *thread, const tw_thread_options *options
     TW_ASSERT_MSG(world != NULL && world->running != NULL,
                   "tw_thread_spawn in the sim build needs a running world (tw_sim_run)");
     uint64_t call = ++world->report->spawns;
-    if (call == world->options.resources.spawn_fail_at) {
+    uint64_t one_in = world->options.resources.spawn_fail_one_in;
+    if (call == world->options.resources.spawn_fail_at ||
+        (one_in != 0 && tw_sim_decide(tw_sim_purpose_resources, one_in) == 0)) {
         world->report->spawns_failed++;
         schedule_point(world, tw_sim_point_spawn); /* a failed spawn is a system call too */
         return tw_os_system_resources;
@@ -686,7 +689,10 @@ void *tw_allocate(size_t size_bytes) {
     if (world != NULL) {
         /* Counted before the block exists: a call the resources fail is a call too. */
         uint64_t call = ++world->allocation_calls;
-        if (call == world->options.resources.allocation_fail_at) {
+        uint64_t one_in = world->options.resources.allocation_fail_one_in;
+        if (call == world->options.resources.allocation_fail_at ||
+            (one_in != 0 && world->running != NULL &&
+             tw_sim_decide(tw_sim_purpose_resources, one_in) == 0)) {
             world->report->allocations_failed++;
             return NULL;
         }

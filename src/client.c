@@ -972,7 +972,10 @@ tw_client_init_status tw_client_init(tw_client *client, tw_u128 cluster, const c
     if (status != tw_client_init_ok) return status;
 
     tw_client_context *ctx = tw_allocate(sizeof(*ctx));
-    if (ctx == NULL) return tw_client_init_out_of_memory;
+    if (ctx == NULL) {
+        TW_REACHED(tw_reach_client_init_out_of_memory);
+        return tw_client_init_out_of_memory;
+    }
     ctx->magic = CONTEXT_MAGIC;
     ctx->handle = client;
     ctx->cluster = cluster;
@@ -994,11 +997,13 @@ tw_client_init_status tw_client_init(tw_client *client, tw_u128 cluster, const c
     ctx->receive_buffer = tw_allocate(buffer_size);
     ctx->reply = tw_allocate(buffer_size);
     if (ctx->message == NULL || ctx->receive_buffer == NULL || ctx->reply == NULL) {
+        TW_REACHED(tw_reach_client_init_out_of_memory);
         context_free(ctx);
         return tw_client_init_out_of_memory;
     }
     tw_loop_error loop_error = tw_loop_init(&ctx->loop, NULL);
     if (loop_error != tw_loop_ok) {
+        TW_REACHED(tw_reach_client_init_loop_failed);
         ctx->loop = NULL;
         context_free(ctx);
         switch (loop_error) {
@@ -1011,6 +1016,7 @@ tw_client_init_status tw_client_init(tw_client *client, tw_u128 cluster, const c
     client->context = ctx;
     tw_thread_options thread_options = {.stack_size_bytes = TW_CLIENT_STACK_SIZE, .name = "client-io"};
     if (tw_thread_spawn(&ctx->io_thread, &thread_options, io_main, ctx) != tw_os_ok) {
+        TW_REACHED(tw_reach_client_init_spawn_failed);
         client->context = NULL;
         context_free(ctx);
         return tw_client_init_system_resources;

@@ -13,6 +13,7 @@
 #include <twin/heap.h>
 #include <twin/io.h>
 #include <twin/loop.h>
+#include <twin/reach.h>
 
 #include "loop_internal.h"
 
@@ -207,6 +208,7 @@ static void flush_queued(tw_loop *loop) {
         tw_completion *completion = loop->queued.head;
         completion->state = state_submitted;
         if (!tw_io_submit(loop->io, completion)) {
+            TW_REACHED(tw_reach_loop_submit_deferred);
             completion->state = state_queued; /* the backend is full: retry after the wait */
             return;
         }

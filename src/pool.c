@@ -5,8 +5,12 @@
  * shutdown). Departures from upstream, on purpose:
  *   - shutdown drains (see pool.h): a worker that sees shutdown runs whatever it can still
  *     find, and leaves only when it finds nothing;
- *   - join always waits, and shutdown with no thread ever spawned notifies the join event
- *     (libxev's final fix for zap's join/shutdown race);
+ *   - join always waits, and shutdown with no thread left notifies the join event (libxev's
+ *     final fix for zap's join/shutdown race);
+ *   - init starts the first thread (upstream spawns every thread lazily): a thread never
+ *     leaves before shutdown, so scheduled work always has one to run it. Upstream, a
+ *     spawn that fails while no thread exists strands the work for ever, and shutdown then
+ *     returns with it never run (twin-sim's resource faults found that);
  *   - a magic word catches use of a pool after deinit. */
 #include <twin/assert.h>
 #include <twin/atomic.h>
@@ -336,7 +340,9 @@ static void notify(tw_pool *pool, bool is_waking) {
                 TW_ASSERT(tw_thread_detach(thread) == tw_os_ok);
                 if (sync_spawned(sync) > 0) TW_REACHED(tw_reach_pool_thread_spawned_more);
             } else {
-                /* Undo the count; if that was the last thread of a shut-down pool, let join go. */
+                /* Undo the count; if that was the last thread of a shut-down pool, let join go.
+                 * The work is not stranded: init's first thread stays until shutdown. */
+                TW_REACHED(tw_reach_pool_spawn_failed);
                 uint32_t old = tw_atomic_fetch_sub_u32(&pool->sync, sync_spawned_one, tw_release);
                 TW_ASSERT(sync_spawned(old) > 0);
                 if (sync_state(old) == state_shutdown && sync_spawned(old) == 1) event_notify(&pool->join_event);
@@ -458,7 +464,7 @@ static void thread_main(void *arg) {
 
 /* ---- the public calls ------------------------------------------------------------------ */
 
-void tw_pool_init(tw_pool *pool, const tw_pool_options *options) {
+tw_pool_error tw_pool_init(tw_pool *pool, const tw_pool_options *options) {
     TW_ASSERT(pool != NULL);
     uint32_t threads_max = options != NULL && options->threads_max != 0 ? options->threads_max : tw_cpu_count();
     if (threads_max > TW_POOL_THREADS_MAX) threads_max = TW_POOL_THREADS_MAX;
@@ -468,6 +474,17 @@ void tw_pool_init(tw_pool *pool, const tw_pool_options *options) {
         .stack_size_bytes = options != NULL ? options->stack_size_bytes : 0,
     };
     TW_ASSERT(pool->threads_max >= 1);
+    /* The first thread, counted before it starts (it goes idle until work comes). */
+    tw_atomic_store_u32(&pool->sync, sync_spawned_one, tw_relaxed);
+    tw_thread thread;
+    tw_thread_options thread_options = {.stack_size_bytes = pool->stack_size_bytes, .name = "pool-worker"};
+    if (tw_thread_spawn(&thread, &thread_options, thread_main, pool) != tw_os_ok) {
+        TW_REACHED(tw_reach_pool_init_failed);
+        pool->magic = TW_POOL_MAGIC_DEAD;
+        return tw_pool_system_resources;
+    }
+    TW_ASSERT(tw_thread_detach(thread) == tw_os_ok);
+    return tw_pool_ok;
 }
 
 void tw_pool_schedule(tw_pool *pool, tw_pool_batch batch) {
@@ -496,7 +513,7 @@ void tw_pool_shutdown(tw_pool *pool) {
         if (tw_atomic_cas_weak_u32(&pool->sync, &sync, updated, tw_acq_rel, tw_relaxed)) break;
     }
     if (sync_idle(sync) > 0) event_close(&pool->idle_event);
-    /* No thread was ever spawned (or all are gone): nobody else would wake the joiner. */
+    /* Every thread is gone already: nobody else would wake the joiner. */
     if (sync_spawned(sync) == 0) event_notify(&pool->join_event);
 }
 

@@ -743,6 +743,7 @@ static tw_action accept_done(void *userdata, tw_loop *loop, tw_completion *compl
     server->accepting = false;
     if (result.error == tw_loop_canceled) return tw_disarm;
     if (result.error != tw_loop_ok) {
+        TW_REACHED(tw_reach_server_accept_failed);
         server->stats.accept_errors++;
         server_log(server, "accept failed: %s; trying again in %u ms", tw_loop_error_name(result.error),
                    (unsigned)(TW_SERVER_ACCEPT_RETRY_NS / 1000000u));
@@ -848,13 +849,17 @@ tw_server_error tw_server_init(tw_server **server_out, tw_loop *loop, const tw_a
     if (listen_error != NULL) *listen_error = tw_loop_ok;
     if (tw_server_options_check(options) != NULL) return tw_server_invalid_options;
     tw_server *server = tw_allocate(sizeof(*server));
-    if (server == NULL) return tw_server_system_resources;
+    if (server == NULL) {
+        TW_REACHED(tw_reach_server_init_out_of_memory);
+        return tw_server_system_resources;
+    }
     server->magic = SERVER_MAGIC;
     server->loop = loop;
     server->options = *options;
     if (server->options.backlog == 0) server->options.backlog = TW_SERVER_BACKLOG_DEFAULT;
     tw_server_error error = server_allocate(server);
     if (error != tw_server_ok) {
+        TW_REACHED(tw_reach_server_init_out_of_memory);
         server_free(server);
         return error;
     }

@@ -1,8 +1,9 @@
 /* twin: a lock-free work-stealing thread pool (the design of kprotty's zap, as in libxev).
  *
  * Tasks are embedded in the user's structs (recover yours with TW_CONTAINER_OF); a batch
- * is an unordered list of tasks. Threads are spawned lazily, at most threads_max, when
- * work arrives and nobody idle can take it. Each thread has a ring of 256 tasks (overflow
+ * is an unordered list of tasks. init starts one thread; the others are spawned lazily, at
+ * most threads_max in all, when work arrives and nobody idle can take it. No thread leaves
+ * before shutdown, so work always has a thread to run it, even when later spawns fail. Each thread has a ring of 256 tasks (overflow
  * goes to its own queue), there is one global queue for tasks from outside, and an idle
  * thread steals half of another's ring. At most one thread is "waking" (searching) at a
  * time. No allocation anywhere: not in init, not in schedule.
@@ -84,7 +85,14 @@ typedef struct tw_pool {
     tw_atomic_ptr threads; /* a stack of the workers' tw_pool_thread, on their own stacks */
 } tw_pool;
 
-void tw_pool_init(tw_pool *pool, const tw_pool_options *options);
+typedef enum tw_pool_error {
+    tw_pool_ok = 0,
+    tw_pool_system_resources, /* init could not start the first thread */
+} tw_pool_error;
+
+/* On tw_pool_system_resources nothing is left running and the pool is unusable (only
+ * another init may follow). */
+tw_pool_error tw_pool_init(tw_pool *pool, const tw_pool_options *options);
 /* Any thread. From a pool thread, into its own ring; from outside, into the global queue. */
 void tw_pool_schedule(tw_pool *pool, tw_pool_batch batch);
 void tw_pool_shutdown(tw_pool *pool);

@@ -18,6 +18,8 @@
     X(pool_thread_spawned_more, "pool: a second or later thread spawned for waiting work")      \
     X(pool_task_stolen, "pool: an idle thread stole tasks from another's ring")                 \
     X(pool_thread_slept, "pool: a thread found no work and slept")                              \
+    X(pool_spawn_failed, "pool: a thread could not be spawned (the others carry on)")          \
+    X(pool_init_failed, "pool: init could not start the first thread")                         \
     X(client_waits_for_register, "client: packets waited for the registration")               \
     X(client_packet_batched, "client: a packet joined a waiting request")                      \
     X(client_request_timeout, "client: a request timed out (the connection is dropped)")       \
@@ -26,6 +28,9 @@
     X(client_evicted_inflight, "client: evicted with a request in flight")                     \
     X(client_evicted_pending, "client: evicted with packets waiting to be sent")               \
     X(client_backoff_canceled, "client: deinit or eviction stopped a backoff")                 \
+    X(client_init_out_of_memory, "client: init found no memory for its context or buffers")   \
+    X(client_init_loop_failed, "client: init could not make its loop")                         \
+    X(client_init_spawn_failed, "client: init could not start its IO thread")                  \
     X(server_retry_answered, "server: a retry got the cached reply")                           \
     X(server_register_answered_again, "server: a repeated register got its reply again")      \
     X(server_evicted_lru, "server: the least recently used session made room")                 \
@@ -33,7 +38,10 @@
     X(server_eviction_repeated, "server: an evicted client that spoke again heard why")       \
     X(server_malformed_closed, "server: malformed input closed a connection")                  \
     X(server_request_older_ignored, "server: a request older than the session's last was ignored") \
-    X(server_register_older_ignored, "server: a register that came after requests was ignored")
+    X(server_register_older_ignored, "server: a register that came after requests was ignored") \
+    X(server_accept_failed, "server: an accept failed (out of descriptors); it tries again")    \
+    X(server_init_out_of_memory, "server: init found no memory for its tables or ledger")      \
+    X(loop_submit_deferred, "loop: the IO queue was full; the operation waited for the next turn")
 
 typedef enum tw_reach {
 #define TW_REACH_ENUM(name, description) tw_reach_##name,

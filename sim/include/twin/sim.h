@@ -45,6 +45,7 @@ typedef enum tw_sim_purpose {
     tw_sim_purpose_network,
     tw_sim_purpose_workload,
     tw_sim_purpose_random, /* tw_random_u64: product code's ids and jitter */
+    tw_sim_purpose_resources, /* seeded resource faults (tw_sim_resource_options) */
     tw_sim_purpose_count,
 } tw_sim_purpose;
 
@@ -136,12 +137,20 @@ typedef struct tw_sim_net_counts {
 /* total += one, field by field. */
 void tw_sim_net_counts_add(tw_sim_net_counts *total, const tw_sim_net_counts *one);
 
-/* Resource failures at a chosen point of a run: the Nth call of the run (counted from 1)
- * fails, 0 never. Deterministic, so a test can sweep every failure point of a piece of code
- * and check each error path (its status, and that it frees what it took). */
+/* Resource failures. At a chosen point of a run: the Nth call of the run (counted from 1)
+ * fails, 0 never; deterministic, so a test can sweep every failure point of a piece of code
+ * and check each error path (its status, and that it frees what it took). Or seeded: each
+ * call fails with probability 1 in N (0 never), as SQLite's fault-injecting VFS does. */
 typedef struct tw_sim_resource_options {
     uint64_t allocation_fail_at; /* the Nth tw_allocate returns NULL */
     uint64_t spawn_fail_at;      /* the Nth tw_thread_spawn returns tw_os_system_resources */
+    uint64_t allocation_fail_one_in; /* tw_allocate returns NULL */
+    uint64_t spawn_fail_one_in;      /* tw_thread_spawn returns tw_os_system_resources */
+    uint64_t submit_full_one_in;     /* the IO queue is full: tw_io_submit refuses (only while
+                                        completions wait to be reaped, whose reaping makes
+                                        room, as with io_uring's EBUSY) */
+    uint64_t accept_fail_one_in;     /* an accept with a connection waiting fails as out of
+                                        descriptors (EMFILE); the connection stays queued */
 } tw_sim_resource_options;
 
 typedef struct tw_sim_options {
@@ -181,6 +190,8 @@ typedef struct tw_sim_report {
     uint64_t allocations_failed; /* tw_allocate calls that returned NULL by resources */
     uint64_t spawns;             /* tw_thread_spawn calls in the run */
     uint64_t spawns_failed;      /* of those, failed by resources */
+    uint64_t submits_refused;    /* tw_io_submit calls refused as a full queue */
+    uint64_t accepts_failed;     /* accepts failed as out of descriptors */
     uint32_t reached[tw_reach_count]; /* times each reachability marker was passed */
     uint64_t hash;
     tw_sim_net_counts net;
