@@ -12,9 +12,12 @@
 
 #include "workload_cluster.h"
 #include "workload_locker.h"
+#include "workload_pool.h"
 
 static const tw_workload tw_workload_locker_spec;
-const tw_workload *const tw_workloads[] = {&tw_workload_cluster, &tw_workload_locker_spec};
+static const tw_workload tw_workload_pool_spec;
+const tw_workload *const tw_workloads[] = {&tw_workload_cluster, &tw_workload_locker_spec,
+                                           &tw_workload_pool_spec};
 const uint32_t tw_workloads_count = sizeof(tw_workloads) / sizeof(tw_workloads[0]);
 
 const tw_workload *tw_workload_find(const char *name) {
@@ -142,4 +145,86 @@ static const tw_workload tw_workload_locker_spec = {
     .check = locker_check,
     .describe = locker_describe,
     .destroy = free,
+};
+
+/* ---- the pool (harness/workload_pool.c) as a twin-sim workload ---- */
+
+enum {
+    pool_option_outside,
+    pool_option_depth,
+    pool_option_bursts,
+    pool_option_in_flight,
+    pool_option_threads,
+    pool_options_count,
+};
+#define POOL_OUTSIDE_MAX 1000000u
+#define POOL_BURSTS_MAX 1000u
+#define POOL_IN_FLIGHT_MAX 1000000u
+
+static const tw_workload_option pool_options[pool_options_count] = {
+    [pool_option_outside] = {"outside", 1, POOL_OUTSIDE_MAX,
+                             "tasks scheduled from outside, singly and in batches (drawn 1..400)"},
+    [pool_option_depth] = {"depth", 0, TW_WORKLOAD_POOL_DEPTH_MAX,
+                           "a fan-out tree of 2^(depth+1)-1 tasks from inside (drawn 0..7)"},
+    [pool_option_bursts] = {"bursts", 0, POOL_BURSTS_MAX,
+                            "tasks that each schedule 300 from inside, overflowing the ring "
+                            "(drawn 0..3)"},
+    [pool_option_in_flight] = {"in-flight", 1, POOL_IN_FLIGHT_MAX,
+                               "tasks still queued at shutdown, which must drain (drawn 1..200)"},
+    [pool_option_threads] = {"threads", 1, TW_POOL_THREADS_MAX, "pool threads at most (drawn 1..6)"},
+};
+
+static void pool_draw(uint64_t seed, uint64_t *values, const bool *given) {
+    TW_ASSERT(values != NULL && given != NULL);
+    static const uint64_t low[pool_options_count] = {1, 0, 0, 1, 1};
+    static const uint64_t high[pool_options_count] = {400, 7, 3, 200, 6};
+    for (uint32_t o = 0; o < pool_options_count; o++) {
+        if (!given[o]) values[o] = tw_workload_draw(seed, o, low[o], high[o]);
+    }
+}
+
+static void *pool_create(const uint64_t *values, tw_sim_options *sim) {
+    TW_ASSERT(values != NULL && sim != NULL);
+    tw_workload_pool *workload = calloc(1, sizeof(*workload));
+    if (workload == NULL) return NULL;
+    tw_workload_pool_scale scale = {
+        .outside = (uint32_t)values[pool_option_outside],
+        .depth = (uint32_t)values[pool_option_depth],
+        .bursts = (uint32_t)values[pool_option_bursts],
+        .in_flight = (uint32_t)values[pool_option_in_flight],
+        .threads = (uint32_t)values[pool_option_threads],
+    };
+    if (!tw_workload_pool_init(workload, &scale)) { /* outside the world: kept across runs */
+        free(workload);
+        return NULL;
+    }
+    if (sim->pct_steps_expected == 0) sim->pct_steps_expected = tw_workload_pool_steps_expected(workload);
+    return workload;
+}
+
+static void pool_describe(void *state, char *line, size_t line_size) {
+    tw_workload_pool *workload = state;
+    TW_ASSERT(workload != NULL && line_size > 0);
+    snprintf(line, line_size, "tasks=%" PRIu32 " (each must run exactly once)", workload->tasks_count);
+}
+
+static void pool_destroy(void *state) {
+    tw_workload_pool *workload = state;
+    if (workload == NULL) return;
+    tw_workload_pool_free(workload);
+    free(workload);
+}
+
+static const tw_workload tw_workload_pool_spec = {
+    .name = "pool",
+    .summary = "the work-stealing pool: tasks from outside and inside, overflowing rings, "
+               "shutdown with work queued; every task runs exactly once",
+    .options = pool_options,
+    .options_count = pool_options_count,
+    .draw = pool_draw,
+    .create = pool_create,
+    .run = tw_workload_pool_run,
+    .check = locker_check, /* the run's own outcome is the verdict: the oracle asserts */
+    .describe = pool_describe,
+    .destroy = pool_destroy,
 };
