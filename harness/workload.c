@@ -12,12 +12,15 @@
 
 #include "workload_cluster.h"
 #include "workload_locker.h"
+#include "workload_echo.h"
 #include "workload_pool.h"
+#include "workload_server.h"
 
 static const tw_workload tw_workload_locker_spec;
 static const tw_workload tw_workload_pool_spec;
 const tw_workload *const tw_workloads[] = {&tw_workload_cluster, &tw_workload_locker_spec,
-                                           &tw_workload_pool_spec};
+                                           &tw_workload_pool_spec, &tw_workload_echo_spec,
+                                           &tw_workload_server};
 const uint32_t tw_workloads_count = sizeof(tw_workloads) / sizeof(tw_workloads[0]);
 
 const tw_workload *tw_workload_find(const char *name) {
@@ -118,8 +121,8 @@ static void *locker_create(const uint64_t *values, tw_sim_options *sim) {
     return workload;
 }
 
-static tw_workload_verdict locker_check(void *state, const tw_sim_report *report, char *message,
-                                        size_t message_size) {
+tw_workload_verdict tw_workload_check_outcome(void *state, const tw_sim_report *report,
+                                              char *message, size_t message_size) {
     TW_ASSERT(state != NULL && report != NULL);
     if (report->outcome == tw_sim_passed) return tw_workload_passed;
     snprintf(message, message_size, "%s", report->message);
@@ -142,7 +145,7 @@ static const tw_workload tw_workload_locker_spec = {
     .draw = locker_draw,
     .create = locker_create,
     .run = tw_workload_locker_run,
-    .check = locker_check,
+    .check = tw_workload_check_outcome,
     .describe = locker_describe,
     .destroy = free,
 };
@@ -224,7 +227,7 @@ static const tw_workload tw_workload_pool_spec = {
     .draw = pool_draw,
     .create = pool_create,
     .run = tw_workload_pool_run,
-    .check = locker_check, /* the run's own outcome is the verdict: the oracle asserts */
+    .check = tw_workload_check_outcome,
     .describe = pool_describe,
     .destroy = pool_destroy,
 };

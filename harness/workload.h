@@ -75,4 +75,9 @@ void tw_workload_format_flags(const tw_workload *workload, const uint64_t *value
 
 const char *tw_workload_verdict_name(tw_workload_verdict verdict);
 
+/* A check for workloads whose oracle asserts as the run goes: the run's own outcome is the
+ * verdict (passed, or safety with the report's message). */
+tw_workload_verdict tw_workload_check_outcome(void *state, const tw_sim_report *report,
+                                              char *message, size_t message_size);
+
 #endif
