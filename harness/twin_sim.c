@@ -262,6 +262,7 @@ typedef struct seed_result {
     uint64_t wall_ns;
     char message[TW_WORKLOAD_MESSAGE_SIZE];
     char described[TW_SIM_MESSAGE_SIZE];
+    tw_workload_counts counts;
 } seed_result;
 
 static uint64_t wall_now_ns(void) {
@@ -301,6 +302,8 @@ static void run_seed(const flags *f, uint64_t seed, const tw_sim_source *source,
     if (!out->run.deterministic) out->verdict = tw_workload_safety;
     out->described[0] = '\0';
     if (w->describe != NULL) w->describe(state, out->described, sizeof(out->described));
+    out->counts = (tw_workload_counts){0};
+    if (w->counts != NULL) w->counts(state, &out->counts);
     w->destroy(state);
 }
 
@@ -359,6 +362,46 @@ static int exit_of(uint64_t safety, uint64_t liveness) {
     return liveness > 0 ? TWIN_SIM_EXIT_LIVENESS : TWIN_SIM_EXIT_PASSED;
 }
 
+/* "name:count," for each fault of the run that happened, or "none". */
+static void format_faults(const tw_sim_report *report, char *out, size_t size) {
+    const tw_sim_net_counts *n = &report->net;
+    const struct {
+        const char *name;
+        uint64_t count;
+    } faults[] = {
+        {"partial_sends", n->partial_sends},       {"partial_receives", n->partial_receives},
+        {"latency_spikes", n->latency_spikes},     {"resets", n->resets},
+        {"refused_connects", n->refused},          {"connect_timeouts", n->connect_timeouts},
+        {"partitions", n->partitions},             {"half_dead", n->half_dead},
+        {"corruptions", n->corruptions},           {"allocations_failed", report->allocations_failed},
+        {"spawns_failed", report->spawns_failed},  {"submits_refused", report->submits_refused},
+        {"accepts_failed", report->accepts_failed},
+    };
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]) && used < size; i++) {
+        if (faults[i].count == 0) continue;
+        used += (size_t)snprintf(out + used, size - used, "%s%s:%" PRIu64, used == 0 ? "" : ",",
+                                 faults[i].name, faults[i].count);
+    }
+    if (used == 0) snprintf(out, size, "none");
+}
+
+/* The run in one line: what it did, what went wrong on purpose, how long, its hash. */
+static void print_summary(const flags *f, const seed_result *r) {
+    char faults[512];
+    format_faults(&r->run.report, faults, sizeof(faults));
+    double wall_s = (double)r->wall_ns / (double)NS_PER_S;
+    double runs = f->twice ? 2.0 : 1.0;
+    printf("summary: workload=%s seed=%" PRIu64 " verdict=%s requests=%" PRIu64 " events=%" PRIu64
+           " evictions=%" PRIu64 " faults=%s simulated_s=%.3f wall_s=%.4f events_per_wall_s=%.0f"
+           " hash=%016" PRIx64 "\n",
+           f->workload->name, r->run.report.seed, tw_workload_verdict_name(r->verdict),
+           r->counts.requests, r->counts.events, r->counts.evictions, faults,
+           (double)r->run.report.time_ns / (double)NS_PER_S, wall_s,
+           wall_s > 0 ? (double)r->counts.events * runs / wall_s : 0.0, r->run.report.hash);
+}
+
 static int run_one(const char *program, const flags *f) {
     tw_sim_source source = {.kind = tw_sim_source_seed};
     tw_sim_decision *replayed = NULL;
@@ -393,6 +436,7 @@ static int run_one(const char *program, const flags *f) {
     if (r->run.report.net.connections > 0) {
         tw_driver_print_net(stdout, f->workload->name, &r->run.report.net);
     }
+    print_summary(f, r);
     int rc = exit_of(r->verdict == tw_workload_safety, r->verdict == tw_workload_liveness);
     if (f->record_path != NULL) {
         size_t count = 0;

@@ -35,6 +35,13 @@ typedef enum tw_workload_verdict {
     tw_workload_liveness, /* nothing wrong, but the work did not finish in the time allowed */
 } tw_workload_verdict;
 
+/* What a run did, for the one-line summary (0 where a workload has no such thing). */
+typedef struct tw_workload_counts {
+    uint64_t requests;  /* requests executed */
+    uint64_t events;    /* units of work checked: ledger events, bytes, tasks, lock entries */
+    uint64_t evictions;
+} tw_workload_counts;
+
 typedef struct tw_workload {
     const char *name;
     const char *summary;
@@ -51,6 +58,8 @@ typedef struct tw_workload {
                                  size_t message_size);
     /* One line of what the run did (requests, evictions, ...), or nothing. */
     void (*describe)(void *state, char *line, size_t line_size);
+    /* Optional: the counts of the summary line. */
+    void (*counts)(void *state, tw_workload_counts *counts);
     void (*destroy)(void *state);
 } tw_workload;
 

@@ -25,6 +25,7 @@
  *     the commit is of its client and operation, its events are found there exactly once
  *     and no other packet claimed them, its create results are the commit's for those
  *     events with indexes rebased, an echo gets its own bytes, a lookup the whole reply;
+ *   - per client, ok replies arrive in request order (their commits' timestamps increase);
  *   - at the end: every committed event of a client that was not evicted reached a packet
  *     (exactly once, both ways), the server evicted nobody for a protocol violation, and
  *     the world's allocations balance (checked by twin-sim).
@@ -252,6 +253,7 @@ typedef struct cluster_client {
     uint64_t evicted_at_submit; /* the submit count when that first happened */
     bool shutting_down;
     bool absent; /* its init failed (resource faults): its users submit nothing */
+    uint64_t reply_timestamp_last; /* of its last ok completion: replies come in request order */
 } cluster_client;
 
 typedef struct cluster_user {
@@ -828,6 +830,14 @@ static void on_complete(uintptr_t context, tw_packet *packet, uint64_t timestamp
         if (result == NULL || timestamp == 0) {
             cluster_fail(c, tw_workload_safety, "packet %u: ok without a result or timestamp", u->serial);
         }
+        /* One request in flight per client, so its replies come in request (= commit) order;
+         * a batch's packets share one timestamp. */
+        if (timestamp < cc->reply_timestamp_last) {
+            cluster_fail(c, tw_workload_safety, "packet %u (client %u): a reply of %" PRIu64
+                         " ns after one of %" PRIu64 " ns: replies out of request order", u->serial,
+                         u->client, timestamp, cc->reply_timestamp_last);
+        }
+        cc->reply_timestamp_last = timestamp;
         check_results(c, u, timestamp, result, result_size);
         c->packets_ok++;
     } else {
@@ -1126,6 +1136,15 @@ static void cluster_describe(void *state, char *line, size_t line_size) {
                                                        : "liveness: finished within the fault phase"));
 }
 
+static void cluster_counts(void *state, tw_workload_counts *counts) {
+    cluster *c = state;
+    TW_ASSERT(c != NULL && counts != NULL);
+    uint64_t evictions = 0;
+    for (uint32_t r = 0; r < TW_EVICTION_REASON_COUNT; r++) evictions += c->stats.sessions_evicted[r];
+    *counts = (tw_workload_counts){.requests = c->stats.requests_executed, .events = c->events_ok,
+                                   .evictions = evictions};
+}
+
 static void cluster_destroy(void *state) {
     cluster *c = state;
     if (c == NULL) return;
@@ -1144,5 +1163,6 @@ const tw_workload tw_workload_cluster = {
     .run = cluster_run,
     .check = cluster_check,
     .describe = cluster_describe,
+    .counts = cluster_counts,
     .destroy = cluster_destroy,
 };
