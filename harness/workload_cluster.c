@@ -72,6 +72,7 @@
 #define CLUSTER_TIME_MAX_MS_MAX 86400000u
 #define CLUSTER_TIME_MAX_S_MAX 86400u
 #define CLUSTER_FAULT_PHASE_S_MAX 3600u
+#define CLUSTER_RATE_ONE_IN_MAX 1000000000u
 /* Seeded resource faults (resource-faults 1), as "1 in N" per call. */
 #define CLUSTER_ALLOCATION_FAIL_ONE_IN 40u
 #define CLUSTER_SPAWN_FAIL_ONE_IN 12u
@@ -123,6 +124,15 @@ enum {
     opt_fault_phase_s,
     opt_heal_time_max_s,
     opt_resource_faults,
+    opt_partial_send_one_in, /* the network's rates: 1 in N, 0 off (tw_sim_net_rates) */
+    opt_partial_receive_one_in,
+    opt_spike_one_in,
+    opt_reset_one_in,
+    opt_refuse_one_in,
+    opt_connect_timeout_one_in,
+    opt_partition_one_in,
+    opt_half_dead_one_in,
+    opt_corrupt_one_in,
     opt_count,
 };
 
@@ -156,8 +166,9 @@ static const tw_workload_option cluster_options[opt_count] = {
                              "the last client's release is outside the server's (drawn: 1 in "
                              "1 seed of 8)"},
     [opt_faults] = {"faults", 0, 3,
-                    "network faults: 0 none, 1 partial IO and latency, 2 every fault but bit "
-                    "flips, 3 with bit flips (drawn 0: 1/8, 1: 1/4, 2: 1/2, 3: 1/8)"},
+                    "which network faults the seed may turn on (each rate below is then drawn): "
+                    "0 none, 1 partial IO and latency, 2 every fault but bit flips, 3 with bit "
+                    "flips (drawn 0: 1/8, 1: 1/4, 2: 1/2, 3: 1/8)"},
     [opt_think_us] = {"think-us", 0, CLUSTER_THINK_US_MAX,
                       "a user pauses up to this long before a packet (drawn 0..2000)"},
     [opt_time_max_ms] = {"time-max-ms", 1, CLUSTER_TIME_MAX_MS_MAX,
@@ -172,6 +183,29 @@ static const tw_workload_option cluster_options[opt_count] = {
                            "liveness 1: how long the faults last (drawn 1..20)"},
     [opt_heal_time_max_s] = {"heal-time-max-s", 1, CLUSTER_TIME_MAX_S_MAX,
                              "liveness 1: the time allowed after the heal (default 60, not drawn)"},
+    [opt_partial_send_one_in] = {"partial-send-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                                 "a send takes part of its bytes, 1 in N sends; 0 off (drawn with "
+                                 "faults >= 1: 0, 2, 4 or 16)"},
+    [opt_partial_receive_one_in] = {"partial-receive-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                                    "a receive gets part of what is there (drawn like partial "
+                                    "sends)"},
+    [opt_spike_one_in] = {"spike-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                          "a segment's latency is 100 times longer (drawn with faults >= 1: 0, "
+                          "2000 or 200)"},
+    [opt_reset_one_in] = {"reset-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                          "a send resets its connection (drawn with faults >= 2: 0, 2000 or 200)"},
+    [opt_refuse_one_in] = {"refuse-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                           "a connect is refused (drawn with faults >= 2: 0, 16, 32 or 128)"},
+    [opt_connect_timeout_one_in] = {"connect-timeout-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                                    "a connect times out (drawn like refused connects)"},
+    [opt_partition_one_in] = {"partition-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                              "a send cuts its two nodes apart for up to 0.5 s (drawn with "
+                              "faults >= 2: 0, 2000 or 200)"},
+    [opt_half_dead_one_in] = {"half-dead-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                              "a send stops its connection delivering for 0.3..3 s (drawn with "
+                              "faults >= 2: 0, 500, 100 or 25)"},
+    [opt_corrupt_one_in] = {"corrupt-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
+                            "a segment gets a bit flipped (drawn with faults 3: 1000)"},
     [opt_resource_faults] = {"resource-faults", 0, 1,
                              "1: allocations fail 1 in 40, thread spawns 1 in 12, IO submissions "
                              "find the queue full 1 in 200, accepts run out of descriptors 1 in "
@@ -223,6 +257,28 @@ static void cluster_draw(uint64_t seed, uint64_t *v, const bool *given) {
     if (!given[opt_fault_phase_s]) v[opt_fault_phase_s] = draw(seed, opt_fault_phase_s, 1, 20);
     if (!given[opt_heal_time_max_s]) v[opt_heal_time_max_s] = CLUSTER_HEAL_TIME_MAX_S_DEFAULT;
     if (!given[opt_resource_faults]) v[opt_resource_faults] = draw(seed, opt_resource_faults, 0, 3) == 0;
+    /* Each fault's rate: some off, some high, as the class (faults) allows. */
+    static const uint64_t often[] = {0, 2, 4, 16};
+    static const uint64_t rare[] = {0, 0, 2000, 200};
+    static const uint64_t half_dead[] = {0, 500, 100, 25};
+    const struct {
+        uint32_t option;
+        const uint64_t *table;
+        uint64_t factor;
+        uint64_t faults_min; /* the class from which it is on */
+    } rates[] = {
+        {opt_partial_send_one_in, often, 1, faults_mild},    {opt_partial_receive_one_in, often, 1, faults_mild},
+        {opt_spike_one_in, rare, 1, faults_mild},            {opt_reset_one_in, rare, 1, faults_all},
+        {opt_refuse_one_in, often, 8, faults_all},           {opt_connect_timeout_one_in, often, 8, faults_all},
+        {opt_partition_one_in, rare, 1, faults_all},         {opt_half_dead_one_in, half_dead, 1, faults_all},
+    };
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        uint32_t o = rates[i].option;
+        if (given[o]) continue;
+        uint64_t drawn = rates[i].table[draw(seed, o, 0, 3)] * rates[i].factor;
+        v[o] = v[opt_faults] >= rates[i].faults_min ? drawn : 0;
+    }
+    if (!given[opt_corrupt_one_in]) v[opt_corrupt_one_in] = v[opt_faults] == faults_corrupt ? 1000 : 0;
 }
 
 /* ---- state ---- */
@@ -279,6 +335,7 @@ typedef struct cluster_user {
 
 struct cluster {
     uint64_t values[opt_count];
+    tw_sim_net_rates rates; /* the world reads them: they live as long as the state */
     /* Reset by every run. */
     tw_locker oracle; /* guards everything below that the server and IO threads share */
     tw_model_ledger *model;
@@ -1089,12 +1146,19 @@ static void *cluster_create(const uint64_t *values, tw_sim_options *sim) {
     cluster *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     memcpy(c->values, values, sizeof(c->values));
-    switch (values[opt_faults]) {
-    case faults_off: sim->net.faults_off = true; break;
-    case faults_mild: sim->net.disruptions_off = true; break;
-    case faults_all: break;
-    default: sim->net.corruption = true; break;
-    }
+    /* The network's rates are options (drawn from the seed, printed, pinned by a repro). */
+    c->rates = (tw_sim_net_rates){
+        .partial_send_one_in = values[opt_partial_send_one_in],
+        .partial_receive_one_in = values[opt_partial_receive_one_in],
+        .spike_one_in = values[opt_spike_one_in],
+        .reset_one_in = values[opt_reset_one_in],
+        .refuse_one_in = values[opt_refuse_one_in],
+        .connect_timeout_one_in = values[opt_connect_timeout_one_in],
+        .partition_one_in = values[opt_partition_one_in],
+        .half_dead_one_in = values[opt_half_dead_one_in],
+        .corrupt_one_in = values[opt_corrupt_one_in],
+    };
+    sim->net.rates = &c->rates;
     if (values[opt_resource_faults] != 0) {
         sim->resources.allocation_fail_one_in = CLUSTER_ALLOCATION_FAIL_ONE_IN;
         sim->resources.spawn_fail_one_in = CLUSTER_SPAWN_FAIL_ONE_IN;

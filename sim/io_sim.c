@@ -282,6 +282,18 @@ static void draw_faults(tw_sim_net *net, const tw_sim_net_options *options) {
     static const uint64_t half_dead_rates[] = {0, 500, 100, 25};
     uint64_t half_dead = half_dead_rates[tw_sim_decide(tw_sim_purpose_network, 4)];
     if (!options->faults_off && !options->disruptions_off) f->half_dead_one_in = half_dead;
+    const tw_sim_net_rates *r = options->rates;
+    if (r != NULL) { /* the caller's rates (the draws above were made all the same) */
+        f->partial_send_one_in = r->partial_send_one_in;
+        f->partial_recv_one_in = r->partial_receive_one_in;
+        f->spike_one_in = r->spike_one_in;
+        f->reset_one_in = r->reset_one_in;
+        f->refuse_one_in = r->refuse_one_in;
+        f->connect_timeout_one_in = r->connect_timeout_one_in;
+        f->partition_one_in = r->partition_one_in;
+        f->half_dead_one_in = r->half_dead_one_in;
+        f->corrupt_one_in = r->corrupt_one_in;
+    }
 }
 
 static tw_sim_net *net_get(tw_sim_world *world) {

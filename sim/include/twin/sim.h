@@ -106,8 +106,22 @@ typedef struct tw_sim_trace {
     bool truncated;
 } tw_sim_trace;
 
+/* The network's fault rates, each "1 in N" per event (0: off), for a caller that chooses
+ * them itself (twin-sim's cluster draws them as options, so they print and pin). */
+typedef struct tw_sim_net_rates {
+    uint64_t partial_send_one_in;    /* per send */
+    uint64_t partial_receive_one_in; /* per receive */
+    uint64_t spike_one_in;           /* per segment: a latency spike (x100) */
+    uint64_t reset_one_in;           /* per send */
+    uint64_t refuse_one_in;          /* per connect */
+    uint64_t connect_timeout_one_in; /* per connect */
+    uint64_t partition_one_in;       /* per send */
+    uint64_t half_dead_one_in;       /* per send */
+    uint64_t corrupt_one_in;         /* per segment: a bit flip */
+} tw_sim_net_rates;
+
 /* The simulated network's faults. Each seeded fault has a per-run probability drawn from
- * the seed (some runs have it off, some high). */
+ * the seed (some runs have it off, some high), unless rates are given. */
 typedef struct tw_sim_net_options {
     bool faults_off;       /* no seeded faults at all: partial sends/receives, latency
                               spikes, resets, refused and timed-out connects, partitions */
@@ -115,6 +129,8 @@ typedef struct tw_sim_net_options {
                               refused or timed-out connects, partitions, half-dead
                               connections */
     bool corruption; /* flip bits in segments (off unless asked for) */
+    const tw_sim_net_rates *rates; /* non-NULL: these rates, and the three flags above are
+                                      ignored (latencies are still drawn from the seed) */
 } tw_sim_net_options;
 
 /* What the network did in a run. */
