@@ -375,7 +375,7 @@ static void format_faults(const tw_sim_report *report, char *out, size_t size) {
         {"partitions", n->partitions},             {"half_dead", n->half_dead},
         {"corruptions", n->corruptions},           {"allocations_failed", report->allocations_failed},
         {"spawns_failed", report->spawns_failed},  {"submits_refused", report->submits_refused},
-        {"accepts_failed", report->accepts_failed},
+        {"accepts_failed", report->accepts_failed}, {"sockets_failed", report->sockets_failed},
     };
     size_t used = 0;
     out[0] = '\0';

@@ -78,6 +78,7 @@
 #define CLUSTER_SPAWN_FAIL_ONE_IN 12u
 #define CLUSTER_SUBMIT_FULL_ONE_IN 200u
 #define CLUSTER_ACCEPT_FAIL_ONE_IN 4u
+#define CLUSTER_SOCKET_FAIL_ONE_IN 10u
 #define CLUSTER_HEAL_TIME_MAX_S_DEFAULT 60u
 #define CLUSTER_RELEASE_MIN 2u
 #define CLUSTER_RELEASE_MAX 3u
@@ -209,7 +210,7 @@ static const tw_workload_option cluster_options[opt_count] = {
     [opt_resource_faults] = {"resource-faults", 0, 1,
                              "1: allocations fail 1 in 40, thread spawns 1 in 12, IO submissions "
                              "find the queue full 1 in 200, accepts run out of descriptors 1 in "
-                             "4 (drawn: 1 in 1 seed of 4)"},
+                             "4, socket opens 1 in 10 (drawn: 1 in 1 seed of 4)"},
 };
 
 static uint64_t draw(uint64_t seed, uint32_t option, uint64_t min, uint64_t max) {
@@ -1009,7 +1010,8 @@ static void cluster_run(void *arg) {
     tw_server_error server_error = tw_test_server_start_observed(&c->server, &so, on_commit, c);
     if (server_error != tw_server_ok) {
         /* Under resource faults a server may not start; it must say why, with a name. */
-        if (v[opt_resource_faults] == 0 || server_error != tw_server_system_resources) {
+        bool named = server_error == tw_server_system_resources || server_error == tw_server_listen_failed;
+        if (v[opt_resource_faults] == 0 || !named) {
             cluster_fail(c, tw_workload_safety, "the server did not start: %s",
                          tw_server_error_name(server_error));
         }
@@ -1164,6 +1166,7 @@ static void *cluster_create(const uint64_t *values, tw_sim_options *sim) {
         sim->resources.spawn_fail_one_in = CLUSTER_SPAWN_FAIL_ONE_IN;
         sim->resources.submit_full_one_in = CLUSTER_SUBMIT_FULL_ONE_IN;
         sim->resources.accept_fail_one_in = CLUSTER_ACCEPT_FAIL_ONE_IN;
+        sim->resources.socket_fail_one_in = CLUSTER_SOCKET_FAIL_ONE_IN;
     }
     if (sim->pct_steps_expected == 0) {
         sim->pct_steps_expected = values[opt_users] * values[opt_packets] * CLUSTER_STEPS_PER_PACKET;

@@ -959,6 +959,10 @@ void tw_io_deinit(tw_io *io) {
 tw_loop_error tw_io_socket(tw_io *io, uint8_t family, tw_fd *fd) {
     TW_ASSERT(io != NULL && fd != NULL);
     if (family != 4 && family != 6) return tw_loop_address_invalid;
+    if (resource_fault(io->world->options.resources.socket_fail_one_in)) { /* EMFILE */
+        io->world->report->sockets_failed++;
+        return tw_loop_system_resources;
+    }
     sim_socket *socket = socket_new(io->net, io, family);
     if (socket == NULL) return tw_loop_system_resources;
     *fd = socket->fd;

@@ -526,6 +526,7 @@ static void conn_start(tw_client_context *ctx) {
     const tw_address *address = &ctx->addresses[ctx->address_index];
     if (tw_tcp_open(ctx->loop, address, &ctx->tcp) != tw_loop_ok) {
         /* Out of descriptors: try again after the backoff, as after a failed connect. */
+        TW_REACHED(tw_reach_client_socket_failed);
         ctx->failures++;
         ctx->conn = conn_backoff;
         timer_arm(ctx, timer_backoff, backoff_ns(ctx));

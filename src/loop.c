@@ -146,6 +146,7 @@ static void start_cancel(tw_loop *loop, tw_completion *cancel) {
         break;
     }
     case state_timer:
+        TW_REACHED(tw_reach_loop_cancel_timer);
         tw_heap_remove(&loop->timers, &target->timer_node);
         break;
     case state_async: {
@@ -399,6 +400,7 @@ void tw_loop_timer_reset(tw_loop *loop, tw_completion *completion, uint64_t time
         tw_loop_timer(loop, completion, timeout_ns, userdata, callback);
         return;
     }
+    TW_REACHED(tw_reach_loop_timer_reset_armed);
     tw_heap_remove(&loop->timers, &completion->timer_node);
     completion->args.timer.deadline_ns = deadline_after(loop, timeout_ns);
     completion->userdata = userdata;

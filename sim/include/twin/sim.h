@@ -167,6 +167,7 @@ typedef struct tw_sim_resource_options {
                                         room, as with io_uring's EBUSY) */
     uint64_t accept_fail_one_in;     /* an accept with a connection waiting fails as out of
                                         descriptors (EMFILE); the connection stays queued */
+    uint64_t socket_fail_one_in;     /* opening a socket fails as out of descriptors */
 } tw_sim_resource_options;
 
 typedef struct tw_sim_options {
@@ -208,6 +209,7 @@ typedef struct tw_sim_report {
     uint64_t spawns_failed;      /* of those, failed by resources */
     uint64_t submits_refused;    /* tw_io_submit calls refused as a full queue */
     uint64_t accepts_failed;     /* accepts failed as out of descriptors */
+    uint64_t sockets_failed;     /* socket opens failed as out of descriptors */
     uint32_t reached[tw_reach_count]; /* times each reachability marker was passed */
     uint64_t hash;
     tw_sim_net_counts net;
