@@ -421,7 +421,8 @@ static void on_register(tw_server *server, connection *conn, const tw_header *he
         return;
     }
     if (s != NULL) {
-        s->connection = conn;
+        /* Where the client is reached changes only with a message that is not a late
+         * duplicate (session_touch below): the client has moved on from that connection. */
         if (s->request_last != 0) {
             /* Request 0 is older than the session's last: a delayed duplicate (say, from a
              * connection the client gave up on) must not hurt the session. */
@@ -512,15 +513,17 @@ static void on_request(tw_server *server, connection *conn, const tw_header *hea
     }
     TW_ASSERT(s->number != 0 && u128_equal(s->client, header->client));
     TW_ASSERT(s->request_last == 0 || s->reply->request == s->request_last);
+    if (header->session == s->number && header->request != 0 && header->request < s->request_last) {
+        /* A late duplicate (from a connection the client gave up on): ignored, and the
+         * session is still reached where the client is now. */
+        TW_REACHED(tw_reach_server_request_older_ignored);
+        server->stats.requests_ignored++;
+        return;
+    }
     s->connection = conn; /* where it is reached now, whatever this message turns out to be */
     if (header->session != s->number || header->request == 0 ||
         header->request > s->request_last + 1) {
         session_evict(server, s, tw_eviction_protocol_violation, conn, header->release);
-        return;
-    }
-    if (header->request < s->request_last) {
-        TW_REACHED(tw_reach_server_request_older_ignored);
-        server->stats.requests_ignored++;
         return;
     }
     if (header->request == s->request_last && !TW_PLANTED(tw_plant_server_retry_executes_again)) {

@@ -768,6 +768,48 @@ static void case_eviction(struct harness *h) {
     check_stats(h, stats, &x);
 }
 
+/* A late duplicate on a connection the client gave up on is ignored, and the session is
+ * still reached where the client moved: an eviction after it goes to the new connection. */
+static void case_late_duplicate(struct harness *h) {
+    tw_server_options options = options_base();
+    options.clients_max = 2;
+    case_begin(h, "late duplicate", &options);
+    raw *a = raw_new(h, "A");
+    raw *b = raw_new(h, "B");
+    raw *c = raw_new(h, "C");
+    message m;
+    body ids = {0};
+    body_add_id(&ids, 1);
+
+    raw_register(a, 1, "A's register");
+    raw_request(a, tw_operation_lookup_accounts, ids.bytes, ids.size, 2, &m, "A's request 1");
+    /* A gives up on its connection and goes on, as the same client, on a new one. */
+    raw *moved = raw_new(h, "A (moved)");
+    moved->id = a->id;
+    moved->session = a->session;
+    moved->request = a->request;
+    raw_request(moved, tw_operation_lookup_accounts, ids.bytes, ids.size, 3, &m, "A's request 2 (moved)");
+    /* Request 1 arrives late on the old connection: older than the last, ignored. A ping
+     * behind it on that connection, from a client the server does not know (a ping from A
+     * would move A's session there), shows it has been handled: only the pong comes. */
+    raw_send_request(a, 1, tw_operation_lookup_accounts, ids.bytes, ids.size);
+    tw_u128 a_id = a->id;
+    a->id = (tw_u128){.low = 0xC1FFF, .high = 0x7E57};
+    expect_nothing(a, "the pong after A's late request 1 (ignored)");
+    a->id = a_id;
+    raw_register(b, 4, "B's register");
+    raw_register(c, 5, "C's register (evicts A, the least recently used)");
+    expect_eviction(moved, tw_eviction_too_many_clients,
+                    "A's eviction at once, on the connection it moved to, not the late one's");
+
+    const tw_server_stats *stats = case_end(h);
+    expected_stats x = {.registrations = 3, .requests_executed = 2, .requests_ignored = 1, .op = 5,
+                        .sessions = 2};
+    x.sessions_evicted[tw_eviction_too_many_clients] = 1;
+    x.evictions_sent[tw_eviction_too_many_clients] = 1;
+    check_stats(h, stats, &x);
+}
+
 /* The evicted table holds clients_max entries: a client that registers again leaves it,
  * and that room must not cost another client its entry. */
 static void case_evicted_table(struct harness *h) {
@@ -1310,6 +1352,7 @@ static void server_test_main(void *arg) {
     TW_ASSERT(tw_loop_init(&h->loop, NULL) == tw_loop_ok);
     case_registration(h);
     case_eviction(h);
+    case_late_duplicate(h);
     case_release(h);
     case_exactly_once(h);
     case_ledger(h);

@@ -33,8 +33,9 @@
  *   A ping from an evicted client also gets its eviction, after the pong. A ping moves where the session's
  *   client is reached (its connection) but not its place in the LRU order: only registers
  *   and requests count as use, so an idle client that only pings is still evicted first.
- * - An evicted session's client hears the reason at once if its last message came on a
- *   connection that is still open, and again whenever it next speaks.
+ * - An evicted session's client hears the reason at once if its last message (a late
+ *   duplicate, ignored, does not count) came on a connection that is still open, and again
+ *   whenever it next speaks.
  * - Replies carry the op number and the op's timestamp (loop clock, strictly increasing).
  *   A reply, pong or eviction that cannot be queued at once (that connection is still
  *   writing an earlier reply, or has TW_SERVER_SMALL_SENDS_MAX headers queued) is dropped
