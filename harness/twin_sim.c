@@ -505,10 +505,26 @@ static bool read_all(int fd, void *data, size_t size) {
 }
 
 /* Runs the sweep positions job, job + jobs, ... of this shard; reports each to fd. */
+/* Records go to the parent in batches (a pipe write per seed cost more than a small world's
+ * run): when the batch is full, after a failure (shown at once), and every
+ * SWEEP_FLUSH_NS (progress). */
+#define SWEEP_BATCH_BYTES (64u * 1024u)
+#define SWEEP_FLUSH_NS (100u * 1000u * 1000u)
+
+static bool batch_flush(int fd, char *batch, size_t *used) {
+    bool ok = write_all(fd, batch, *used);
+    *used = 0;
+    return ok;
+}
+
 static void sweep_worker(const char *program, const flags *f, uint64_t job, uint64_t deadline_ns, int fd) {
     seed_result *r = calloc(1, sizeof(*r));
     char *text = malloc(TWIN_SIM_BLOCK_SIZE);
-    TW_ASSERT_MSG(r != NULL && text != NULL, "twin-sim: out of memory");
+    char *batch = malloc(SWEEP_BATCH_BYTES);
+    TW_ASSERT_MSG(r != NULL && text != NULL && batch != NULL, "twin-sim: out of memory");
+    _Static_assert(sizeof(seed_record) + TWIN_SIM_BLOCK_SIZE <= SWEEP_BATCH_BYTES, "a record fits a batch");
+    size_t used = 0;
+    uint64_t flushed_ns = wall_now_ns();
     uint64_t stride = f->shard_count * f->jobs;
     for (uint64_t position = f->shard_index + job * f->shard_count; position < f->seeds; position += stride) {
         if (deadline_ns != 0 && wall_now_ns() >= deadline_ns) break;
@@ -526,9 +542,19 @@ static void sweep_worker(const char *program, const flags *f, uint64_t job, uint
         text[0] = '\0';
         if (r->verdict != tw_workload_passed) format_failure(program, f, r, text, TWIN_SIM_BLOCK_SIZE);
         record.text_size = (uint32_t)strlen(text);
-        if (!write_all(fd, &record, sizeof(record)) || !write_all(fd, text, record.text_size)) break;
+        if (used + sizeof(record) + record.text_size > SWEEP_BATCH_BYTES && !batch_flush(fd, batch, &used)) break;
+        memcpy(batch + used, &record, sizeof(record));
+        memcpy(batch + used + sizeof(record), text, record.text_size);
+        used += sizeof(record) + record.text_size;
+        uint64_t now_ns = wall_now_ns();
+        if (record.text_size > 0 || now_ns - flushed_ns >= SWEEP_FLUSH_NS) {
+            if (!batch_flush(fd, batch, &used)) break;
+            flushed_ns = now_ns;
+        }
         if (position > UINT64_MAX - stride) break;
     }
+    (void)batch_flush(fd, batch, &used);
+    free(batch);
     free(text);
     free(r);
 }

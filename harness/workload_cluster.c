@@ -74,8 +74,8 @@
 #define CLUSTER_FAULT_PHASE_S_MAX 3600u
 #define CLUSTER_RATE_ONE_IN_MAX 1000000000u
 /* Seeded resource faults (resource-faults 1), as "1 in N" per call. */
-#define CLUSTER_ALLOCATION_FAIL_ONE_IN 40u
-#define CLUSTER_SPAWN_FAIL_ONE_IN 12u
+#define CLUSTER_ALLOCATION_FAIL_ONE_IN 150u
+#define CLUSTER_SPAWN_FAIL_ONE_IN 40u
 #define CLUSTER_SUBMIT_FULL_ONE_IN 200u
 #define CLUSTER_ACCEPT_FAIL_ONE_IN 4u
 #define CLUSTER_SOCKET_FAIL_ONE_IN 10u
@@ -134,6 +134,7 @@ enum {
     opt_partition_one_in,
     opt_half_dead_one_in,
     opt_corrupt_one_in,
+    opt_large,
     opt_count,
 };
 
@@ -145,9 +146,10 @@ static const tw_workload_option cluster_options[opt_count] = {
     [opt_clients_max] = {"clients-max", 1, CLUSTER_CLIENTS_MAX,
                          "the server's sessions; below clients, clients get evicted (drawn: "
                          "clients, or in 1 seed of 4 fewer)"},
-    [opt_users] = {"users", 1, CLUSTER_USERS_MAX, "users, each a pool task on one client (drawn 1..8)"},
+    [opt_users] = {"users", 1, CLUSTER_USERS_MAX,
+                   "users, each a pool task on one client (drawn 1..8; large: 4..16)"},
     [opt_pool_threads] = {"pool-threads", 1, CLUSTER_POOL_THREADS_MAX, "pool threads (drawn 1..3)"},
-    [opt_packets] = {"packets", 1, CLUSTER_PACKETS_MAX, "packets per user (drawn 2..24)"},
+    [opt_packets] = {"packets", 1, CLUSTER_PACKETS_MAX, "packets per user (drawn 2..24; large: 1000..3000)"},
     [opt_message_size] = {"message-size", CLUSTER_MESSAGE_SIZE_MIN, CLUSTER_MESSAGE_SIZE_MAX,
                           "message_size_max of server and clients: the batch limit (drawn: "
                           "1024..4096, or 65536)"},
@@ -207,8 +209,11 @@ static const tw_workload_option cluster_options[opt_count] = {
                               "faults >= 2: 0, 500, 100 or 25)"},
     [opt_corrupt_one_in] = {"corrupt-one-in", 0, CLUSTER_RATE_ONE_IN_MAX,
                             "a segment gets a bit flipped (drawn with faults 3: 1000)"},
+    [opt_large] = {"large", 0, 1,
+                   "1: a large world, users and packets drawn 4..16 and 1000..3000 (10,000 "
+                   "requests and more); 0: 1..8 and 2..24 (drawn: 1 in 1 seed of 32)"},
     [opt_resource_faults] = {"resource-faults", 0, 1,
-                             "1: allocations fail 1 in 40, thread spawns 1 in 12, IO submissions "
+                             "1: allocations fail 1 in 150, thread spawns 1 in 40, IO submissions "
                              "find the queue full 1 in 200, accepts run out of descriptors 1 in "
                              "4, socket opens 1 in 10 (drawn: 1 in 1 seed of 4)"},
 };
@@ -225,9 +230,14 @@ static void cluster_draw(uint64_t seed, uint64_t *v, const bool *given) {
         v[opt_clients_max] = fewer ? draw(seed, opt_clients_max + 100, 1, v[opt_clients] - 1)
                                    : v[opt_clients];
     }
-    if (!given[opt_users]) v[opt_users] = draw(seed, opt_users, 1, 8);
+    /* Most worlds are small (many seeds a second); 1 in 32 is large. */
+    if (!given[opt_large]) v[opt_large] = draw(seed, opt_large, 0, 31) == 0;
+    bool large = v[opt_large] != 0;
+    if (!given[opt_users]) v[opt_users] = large ? draw(seed, opt_users + 100, 4, 16) : draw(seed, opt_users, 1, 8);
     if (!given[opt_pool_threads]) v[opt_pool_threads] = draw(seed, opt_pool_threads, 1, 3);
-    if (!given[opt_packets]) v[opt_packets] = draw(seed, opt_packets, 2, 24);
+    if (!given[opt_packets]) {
+        v[opt_packets] = large ? draw(seed, opt_packets + 100, 1000, 3000) : draw(seed, opt_packets, 2, 24);
+    }
     if (!given[opt_message_size]) {
         v[opt_message_size] = draw(seed, opt_message_size, 0, 1) == 0
                                   ? draw(seed, opt_message_size + 100, 1024, 4096)

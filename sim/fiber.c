@@ -110,6 +110,30 @@ void tw_fiber_init_root(tw_fiber *root) {
     memset(root, 0, sizeof(*root));
 }
 
+/* Released stacks kept for reuse (per OS thread: a set of fibers belongs to one): mapping a
+ * stack and its guard page is most of what a small world costs otherwise. A reused stack
+ * keeps its old bytes, as a fresh thread's stack may hold anything: code that reads stack
+ * memory it never wrote has a bug the sim does not promise to replay. */
+#define TW_FIBER_STACKS_CACHED_MAX 64u
+
+typedef struct stack_mapping {
+    void *mapping;
+    size_t mapping_size;
+} stack_mapping;
+
+static _Thread_local stack_mapping stacks_cached[TW_FIBER_STACKS_CACHED_MAX];
+static _Thread_local uint32_t stacks_cached_count;
+
+static void *stack_take(size_t mapping_size) {
+    for (uint32_t i = stacks_cached_count; i > 0; i--) {
+        if (stacks_cached[i - 1].mapping_size != mapping_size) continue;
+        void *mapping = stacks_cached[i - 1].mapping;
+        stacks_cached[i - 1] = stacks_cached[--stacks_cached_count];
+        return mapping;
+    }
+    return NULL;
+}
+
 bool tw_fiber_init(tw_fiber *fiber, size_t stack_size, tw_fiber_entry entry, void *arg) {
     TW_ASSERT(fiber != NULL);
     TW_ASSERT(entry != NULL);
@@ -119,13 +143,16 @@ bool tw_fiber_init(tw_fiber *fiber, size_t stack_size, tw_fiber_entry entry, voi
     stack_size = (stack_size + page - 1) / page * page;
 
     size_t mapping_size = stack_size + page;
-    void *mapping = mmap(NULL, mapping_size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (mapping == MAP_FAILED) return false;
-    /* The guard page: a stack overflow faults instead of corrupting a neighbour. */
-    if (mprotect(mapping, page, PROT_NONE) != 0) {
-        munmap(mapping, mapping_size);
-        return false;
+    void *mapping = stack_take(mapping_size);
+    if (mapping == NULL) {
+        mapping = mmap(NULL, mapping_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (mapping == MAP_FAILED) return false;
+        /* The guard page: a stack overflow faults instead of corrupting a neighbour. */
+        if (mprotect(mapping, page, PROT_NONE) != 0) {
+            munmap(mapping, mapping_size);
+            return false;
+        }
     }
     fiber->mapping = mapping;
     fiber->mapping_size = mapping_size;
@@ -175,8 +202,12 @@ void tw_fiber_release(tw_fiber *fiber) {
      * this address must not inherit that. */
     ASAN_UNPOISON_MEMORY_REGION(fiber->stack_bottom, fiber->stack_size);
 #endif
-    int rc = munmap(fiber->mapping, fiber->mapping_size);
-    TW_ASSERT(rc == 0);
+    if (stacks_cached_count < TW_FIBER_STACKS_CACHED_MAX) {
+        stacks_cached[stacks_cached_count++] = (stack_mapping){fiber->mapping, fiber->mapping_size};
+    } else {
+        int rc = munmap(fiber->mapping, fiber->mapping_size);
+        TW_ASSERT(rc == 0);
+    }
     fiber->mapping = NULL;
     fiber->stack_bottom = NULL;
 }

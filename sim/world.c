@@ -89,18 +89,13 @@ static void trace_record(tw_sim_trace *trace, const tw_sim_trace_entry *entry) {
     trace->entries[trace->count++] = *entry;
 }
 
-void tw_sim_trace_add(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail, uint64_t a,
-                      uint64_t b) {
-    TW_ASSERT(world != NULL);
-    TW_ASSERT(kind >= tw_sim_trace_decision && kind <= tw_sim_trace_net);
-    world->hash = tw_mix64(world->hash ^ (((uint64_t)kind << 32) | detail));
-    world->hash = tw_mix64(world->hash ^ a);
-    world->hash = tw_mix64(world->hash ^ b);
-    if (world->options.trace != NULL) {
-        tw_sim_trace_entry entry = {
-            .step = world->report->steps, .kind = kind, .detail = detail, .a = a, .b = b};
-        trace_record(world->options.trace, &entry);
-    }
+/* The hash step is inline in world.h; recording a trace entry is here. */
+void tw_sim_trace_record(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail, uint64_t a,
+                         uint64_t b) {
+    TW_ASSERT(world != NULL && world->options.trace != NULL);
+    tw_sim_trace_entry entry = {
+        .step = world->report->steps, .kind = kind, .detail = detail, .a = a, .b = b};
+    trace_record(world->options.trace, &entry);
 }
 
 /* ---- decisions -------------------------------------------------------------------- */
@@ -802,6 +797,49 @@ static void resolve_options(tw_sim_world *world) {
     }
 }
 
+/* A world and its arrays, kept from one run to the next on this OS thread: a run of a small
+ * world should cost its work, not a fresh 250 KiB of zeroed memory (and the mmap behind it).
+ * What a run used is cleared when it ends: the fibers it spawned, nothing more. */
+static _Thread_local tw_sim_world *world_spare;
+
+static tw_sim_world *world_storage_take(void) {
+    tw_sim_world *world = world_spare;
+    world_spare = NULL;
+    if (world == NULL) {
+        world = calloc(1, sizeof(*world));
+        TW_ASSERT_MSG(world != NULL, "tw_sim_run: out of memory for the world");
+        world->fibers = calloc(TW_SIM_FIBERS_MAX, sizeof(*world->fibers));
+        world->runnable = calloc(TW_SIM_FIBERS_MAX, sizeof(*world->runnable));
+        world->events_storage = calloc(TW_SIM_EVENTS_MAX, sizeof(*world->events_storage));
+        TW_ASSERT_MSG(world->fibers != NULL && world->runnable != NULL && world->events_storage != NULL,
+                      "tw_sim_run: out of memory for the world");
+    }
+    return world;
+}
+
+/* Clears what the run used and keeps it all for the next run. */
+static void world_storage_put(tw_sim_world *world) {
+    TW_ASSERT(world != NULL && world->fibers_count <= TW_SIM_FIBERS_MAX);
+    memset(world->fibers, 0, (size_t)world->fibers_count * sizeof(*world->fibers));
+    memset(world->runnable, 0, (size_t)world->fibers_count * sizeof(*world->runnable));
+    tw_sim_fiber *fibers = world->fibers;
+    tw_sim_fiber **runnable = world->runnable;
+    tw_heap_node **events_storage = world->events_storage;
+    /* The event heap's slots need no clearing: only its first count entries are ever read. */
+    memset(world, 0, sizeof(*world));
+    world->fibers = fibers;
+    world->runnable = runnable;
+    world->events_storage = events_storage;
+    if (world_spare == NULL) {
+        world_spare = world;
+        return;
+    }
+    free(world->events_storage);
+    free(world->runnable);
+    free(world->fibers);
+    free(world);
+}
+
 tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, void *arg,
                           tw_sim_report *report) {
     TW_ASSERT(options != NULL && main_fn != NULL && report != NULL);
@@ -809,13 +847,7 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     memset(report, 0, sizeof(*report));
     report->seed = options->seed;
 
-    tw_sim_world *world = calloc(1, sizeof(*world));
-    TW_ASSERT_MSG(world != NULL, "tw_sim_run: out of memory for the world");
-    world->fibers = calloc(TW_SIM_FIBERS_MAX, sizeof(*world->fibers));
-    world->runnable = calloc(TW_SIM_FIBERS_MAX, sizeof(*world->runnable));
-    world->events_storage = calloc(TW_SIM_EVENTS_MAX, sizeof(*world->events_storage));
-    TW_ASSERT_MSG(world->fibers != NULL && world->runnable != NULL && world->events_storage != NULL,
-                  "tw_sim_run: out of memory for the world");
+    tw_sim_world *world = world_storage_take();
     tw_heap_init(&world->events, world->events_storage, TW_SIM_EVENTS_MAX);
     world->options = *options;
     world->report = report;
@@ -846,9 +878,6 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     report->time_ns = world->now_ns;
     report->hash = tw_mix64(world->hash ^ report->steps);
     if (!world->failed) report->outcome = tw_sim_passed;
-    free(world->events_storage);
-    free(world->runnable);
-    free(world->fibers);
-    free(world);
+    world_storage_put(world);
     return report->outcome;
 }

@@ -11,7 +11,7 @@ out=$("$sim" --seed 0x2a --strategy pct); rc=$?
 first=$(head -1 <<<"$out")
 line=$(sed -n 2p <<<"$out")
 check "a seed of the default workload runs and names every option on its first line" \
-  '[ $rc -eq 0 ] && [[ "$first" =~ ^twin-sim:\ workload=cluster\ seed=42\ clients=[0-9]+\ .*resource-faults=[0-9]+\ .*corrupt-one-in=[0-9]+$ ]]'
+  '[ $rc -eq 0 ] && [[ "$first" =~ ^twin-sim:\ workload=cluster\ seed=42\ clients=[0-9]+\ .*resource-faults=[0-9]+\ .*corrupt-one-in=[0-9]+\ large=[0-9]+$ ]]'
 check "its second line: seed, strategy, steps, time, hash, outcome" \
   '[[ "$line" =~ ^seed=42\ strategy=pct\ .*steps=[0-9]+.*time_ns=[0-9]+\ hash=[0-9a-f]{16}\ outcome=passed$ ]]'
 check "then what the world did (commits, requests, packets)" \
