@@ -47,7 +47,7 @@ static const char usage[] =
     "usage: twin-sim [--workload NAME] [--seed N | --seeds COUNT [--seed-from N]]\n"
     "                [--strategy random|pct|seeded] [--twice] [--shard I/N] [--jobs J]\n"
     "                [--time-budget S] [--pct-depth N] [--pct-steps N] [--steps-max N]\n"
-    "                [--record FILE] [--replay FILE] [--reach-all] [--list]\n"
+    "                [--check-determinism] [--record FILE] [--replay FILE] [--reach-all] [--list]\n"
     "                [--WORKLOAD-OPTION VALUE ...]\n";
 
 static const char help[] =
@@ -65,7 +65,10 @@ static const char help[] =
     "  --reach-all      fail the sweep if a reachability marker (a rare path the code marks)\n"
     "                   was reached by no seed; every sweep prints how many seeds reached each\n"
     "  --strategy S     scheduler: random, pct, or seeded (the seed picks; default)\n"
-    "  --twice          run every seed twice and fail if the runs differ\n"
+    "  --twice, --check-determinism\n"
+    "                   run every seed twice in this process and fail if the runs differ,\n"
+    "                   naming the first decision or event where they part (and for a\n"
+    "                   decision, the source line that drew it)\n"
     "  --pct-depth N    pct priority-change points (1..8; default: from the seed)\n"
     "  --pct-steps N    pct: expected steps over which change points fall (default: estimated)\n"
     "  --steps-max N    fail as a livelock after N scheduling points (default 20000000)\n"
@@ -97,6 +100,7 @@ typedef struct flags {
     const char *replay_path;
     const char *plant;
     bool reach_all;
+    bool nondeterministic; /* test-only (twin-sim-planted): a deliberately nondeterministic run */
 } flags;
 
 static int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
@@ -152,10 +156,16 @@ static int parse_flags(int argc, char **argv, flags *f) {
             list_workloads();
             exit(TWIN_SIM_EXIT_PASSED);
         }
-        if (strcmp(flag, "--twice") == 0) {
+        if (strcmp(flag, "--twice") == 0 || strcmp(flag, "--check-determinism") == 0) {
             f->twice = true;
             continue;
         }
+#ifdef TWIN_SIM_PLANTS
+        if (strcmp(flag, "--nondeterministic") == 0) {
+            f->nondeterministic = true;
+            continue;
+        }
+#endif
         if (strcmp(flag, "--reach-all") == 0) {
             f->reach_all = true;
             continue;
@@ -255,6 +265,21 @@ static int parse_flags(int argc, char **argv, flags *f) {
 
 /* ---- one seed ---- */
 
+/* The test-only --nondeterministic: each run draws one decision whose bound depends on a
+ * count kept across runs in this process (a per-process value in a decision, which the
+ * determinism rules forbid), then runs the workload. --check-determinism must name it. */
+typedef struct nondeterministic_arg {
+    const tw_workload *workload;
+    void *state;
+} nondeterministic_arg;
+
+static void nondeterministic_run(void *arg) {
+    static uint32_t runs; /* outlives the runs: the nondeterminism */
+    nondeterministic_arg *a = arg;
+    (void)tw_sim_decide(tw_sim_purpose_workload, 2u + (runs++ % 2u));
+    a->workload->run(a->state);
+}
+
 typedef struct seed_result {
     tw_driver_seed run;
     tw_workload_verdict verdict; /* nondeterminism counts as safety */
@@ -289,7 +314,9 @@ static void run_seed(const flags *f, uint64_t seed, const tw_sim_source *source,
     void *state = w->create(out->values, &options);
     TW_ASSERT_MSG(state != NULL, "twin-sim: out of memory for the workload's state");
     uint64_t start_ns = wall_now_ns();
-    tw_driver_run_seed(&options, w->run, state, f->twice, &out->run);
+    tw_driver_run_seed(&options, f->nondeterministic ? nondeterministic_run : w->run,
+                       f->nondeterministic ? (void *)&(nondeterministic_arg){w, state} : state,
+                       f->twice, &out->run);
     out->wall_ns = wall_now_ns() - start_ns;
     out->message[0] = '\0';
     out->verdict = w->check(state, &out->run.report, out->message, sizeof(out->message));
@@ -437,6 +464,14 @@ static int run_one(const char *program, const flags *f) {
         tw_driver_print_net(stdout, f->workload->name, &r->run.report.net);
     }
     print_summary(f, r);
+    if (replayed != NULL) {
+        const tw_sim_report *rep = &r->run.report;
+        printf("replay: %" PRIu64 " decisions taken from %s (matched by purpose, fiber and ordinal), "
+               "%" PRIu64 " asked for and not recorded, %" PRIu64 " recorded with another bound "
+               "(these came from the seed)%s%s\n",
+               rep->replay_used, f->replay_path, rep->replay_missing, rep->replay_mismatches,
+               rep->replay_mismatches > 0 ? "; first: " : "", rep->replay_mismatch_first);
+    }
     int rc = exit_of(r->verdict == tw_workload_safety, r->verdict == tw_workload_liveness);
     if (f->record_path != NULL) {
         size_t count = 0;

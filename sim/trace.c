@@ -53,8 +53,9 @@ void tw_sim_trace_describe(const tw_sim_trace *trace, size_t index, char *buffer
     case tw_sim_trace_decision:
         snprintf(buffer, buffer_size,
                  "entry %zu, step %" PRIu64 ": decision purpose=%s bound=%" PRIu64
-                 " value=%" PRIu64,
-                 index, e->step, tw_sim_purpose_name((tw_sim_purpose)e->detail), e->a, e->b);
+                 " value=%" PRIu64 " (fiber %" PRIu32 "'s decision %" PRIu64 ", drawn at %s:%" PRIu32 ")",
+                 index, e->step, tw_sim_purpose_name((tw_sim_purpose)e->detail), e->a, e->b,
+                 e->fiber, e->ordinal, e->file != NULL ? e->file : "?", e->line);
         return;
     case tw_sim_trace_point:
         snprintf(buffer, buffer_size,
@@ -109,7 +110,8 @@ tw_sim_decision *tw_sim_trace_decisions(const tw_sim_trace *trace, size_t *count
     for (size_t i = 0; i < trace->count; i++) {
         const tw_sim_trace_entry *e = &trace->entries[i];
         if (e->kind != tw_sim_trace_decision) continue;
-        decisions[used++] = (tw_sim_decision){.purpose = e->detail, .bound = e->a, .value = e->b};
+        decisions[used++] = (tw_sim_decision){.purpose = e->detail, .fiber = e->fiber,
+                                              .ordinal = e->ordinal, .bound = e->a, .value = e->b};
     }
     TW_ASSERT(used == total);
     *count = total;
@@ -120,11 +122,12 @@ bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, 
     TW_ASSERT(path != NULL);
     FILE *file = fopen(path, "w");
     if (file == NULL) return false;
-    fprintf(file, "# twin-sim decisions: purpose bound value\n");
+    fprintf(file, "# twin-sim decisions: purpose fiber ordinal bound value (replayed by key: "
+                  "purpose, fiber, ordinal)\n");
     for (size_t i = 0; i < count; i++) {
-        fprintf(file, "%s %" PRIu64 " %" PRIu64 "\n",
-                tw_sim_purpose_name((tw_sim_purpose)decisions[i].purpose), decisions[i].bound,
-                decisions[i].value);
+        fprintf(file, "%s %" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+                tw_sim_purpose_name((tw_sim_purpose)decisions[i].purpose), decisions[i].fiber,
+                decisions[i].ordinal, decisions[i].bound, decisions[i].value);
     }
     bool ok = ferror(file) == 0;
     return fclose(file) == 0 && ok;
@@ -160,11 +163,14 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *er
         line_number++;
         if (line[0] == '#' || line[0] == '\n') continue;
         char name[32];
+        uint32_t fiber = 0;
+        uint64_t ordinal = 0;
         uint64_t bound = 0;
         uint64_t value = 0;
         uint32_t purpose = 0;
-        if (sscanf(line, "%31s %" SCNu64 " %" SCNu64, name, &bound, &value) != 3 ||
-            !purpose_parse(name, &purpose) || bound == 0 || value >= bound) {
+        if (sscanf(line, "%31s %" SCNu32 " %" SCNu64 " %" SCNu64 " %" SCNu64, name, &fiber, &ordinal,
+                   &bound, &value) != 5 ||
+            !purpose_parse(name, &purpose) || ordinal == 0 || bound == 0 || value >= bound) {
             char purposes[256] = "";
             for (uint32_t p = 0; p < tw_sim_purpose_count; p++) {
                 strncat(purposes, p == 0 ? "" : ", ", sizeof(purposes) - strlen(purposes) - 1);
@@ -172,8 +178,9 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *er
                         sizeof(purposes) - strlen(purposes) - 1);
             }
             snprintf(error, error_size,
-                     "%s:%zu: expected \"PURPOSE BOUND VALUE\" with PURPOSE one of %s, and "
-                     "0 <= VALUE < BOUND",
+                     "%s:%zu: expected \"PURPOSE FIBER ORDINAL BOUND VALUE\" with PURPOSE one "
+                     "of %s, ORDINAL >= 1 and 0 <= VALUE < BOUND (a file of the older "
+                     "\"PURPOSE BOUND VALUE\" form must be recorded again)",
                      path, line_number, purposes);
             free(decisions);
             fclose(file);
@@ -186,7 +193,8 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *er
             decisions = grown;
             if (decisions == NULL) break;
         }
-        decisions[used++] = (tw_sim_decision){.purpose = purpose, .bound = bound, .value = value};
+        decisions[used++] = (tw_sim_decision){.purpose = purpose, .fiber = fiber, .ordinal = ordinal,
+                                              .bound = bound, .value = value};
     }
     fclose(file);
     if (decisions == NULL) {

@@ -89,6 +89,16 @@ static void trace_record(tw_sim_trace *trace, const tw_sim_trace_entry *entry) {
     trace->entries[trace->count++] = *entry;
 }
 
+void tw_sim_trace_record_decision(tw_sim_world *world, uint32_t purpose, uint64_t bound,
+                                  uint64_t value, uint32_t fiber, uint64_t ordinal,
+                                  const char *file, uint32_t line) {
+    TW_ASSERT(world != NULL && world->options.trace != NULL);
+    tw_sim_trace_entry entry = {.step = world->report->steps, .kind = tw_sim_trace_decision,
+                                .detail = purpose, .a = bound, .b = value, .fiber = fiber,
+                                .ordinal = ordinal, .file = file, .line = line};
+    trace_record(world->options.trace, &entry);
+}
+
 /* The hash step is inline in world.h; recording a trace entry is here. */
 void tw_sim_trace_record(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail, uint64_t a,
                          uint64_t b) {
@@ -118,45 +128,76 @@ static uint64_t decide_from_bytes(tw_sim_world *world, uint64_t bound, bool *tak
     return value % bound;
 }
 
-static uint64_t decide_from_replay(tw_sim_world *world, tw_sim_purpose purpose, uint64_t bound,
-                                   bool *taken) {
-    const tw_sim_source *source = world->options.source;
-    if (world->source_position >= source->decisions_count) {
-        *taken = false;
-        return 0;
-    }
-    const tw_sim_decision *decision = &source->decisions[world->source_position++];
-    if (decision->purpose != (uint32_t)purpose || decision->bound != bound) {
-        world->report->replay_mismatches++;
-    }
-    *taken = true;
-    return decision->value % bound;
+static int decision_key_compare(const void *a, const void *b) {
+    const tw_sim_decision *x = a;
+    const tw_sim_decision *y = b;
+    if (x->purpose != y->purpose) return x->purpose < y->purpose ? -1 : 1;
+    if (x->fiber != y->fiber) return x->fiber < y->fiber ? -1 : 1;
+    if (x->ordinal != y->ordinal) return x->ordinal < y->ordinal ? -1 : 1;
+    return 0;
 }
 
-static uint64_t world_decide(tw_sim_world *world, tw_sim_purpose purpose, uint64_t bound) {
+/* The recorded decision for this key, if any; one that no longer fits (another bound) is
+ * reported with its place, and the value comes from PCG instead. */
+static uint64_t decide_from_replay(tw_sim_world *world, tw_sim_purpose purpose, uint64_t bound,
+                                   uint32_t fiber, uint64_t ordinal, bool *taken) {
+    *taken = false;
+    tw_sim_decision key = {.purpose = purpose, .fiber = fiber, .ordinal = ordinal};
+    const tw_sim_decision *found = bsearch(&key, world->replay_sorted, world->replay_count,
+                                           sizeof(*world->replay_sorted), decision_key_compare);
+    if (found == NULL) {
+        world->report->replay_missing++;
+        return 0;
+    }
+    if (found->bound != bound) {
+        if (world->report->replay_mismatches++ == 0) {
+            snprintf(world->report->replay_mismatch_first, sizeof(world->report->replay_mismatch_first),
+                     "%s decision %" PRIu64 " of fiber %" PRIu32 " was recorded with bound %" PRIu64
+                     ", asked with %" PRIu64, tw_sim_purpose_name(purpose), ordinal, fiber,
+                     found->bound, bound);
+        }
+        return 0;
+    }
+    world->report->replay_used++;
+    *taken = true;
+    return found->value;
+}
+
+static uint64_t world_decide_at(tw_sim_world *world, tw_sim_purpose purpose, uint64_t bound,
+                                const char *file, uint32_t line) {
     TW_ASSERT(bound >= 1);
     TW_ASSERT(purpose < tw_sim_purpose_count);
     if (bound == 1) return 0; /* no choice: not a decision, so not recorded or replayed */
+    /* The key: who asked (the running fiber, or 0 between fibers), and its count. */
+    uint32_t fiber = world->running != NULL ? world->running->id : 0;
+    uint64_t *made = world->running != NULL ? world->running->decisions_made : world->decisions_made;
+    uint64_t ordinal = ++made[purpose];
     uint64_t value = 0;
     bool taken = false;
     if (world->options.source != NULL) {
         switch (world->options.source->kind) {
         case tw_sim_source_seed: break;
-        case tw_sim_source_replay: value = decide_from_replay(world, purpose, bound, &taken); break;
+        case tw_sim_source_replay:
+            value = decide_from_replay(world, purpose, bound, fiber, ordinal, &taken);
+            break;
         case tw_sim_source_bytes: value = decide_from_bytes(world, bound, &taken); break;
         }
     }
     if (!taken) value = tw_pcg32_bounded64(&world->streams[purpose], bound);
     TW_ASSERT(value < bound);
     world->report->decisions++;
-    tw_sim_trace_add(world, tw_sim_trace_decision, purpose, bound, value);
+    tw_sim_trace_fold(world, tw_sim_trace_decision, purpose, bound, value);
+    if (world->options.trace != NULL) {
+        tw_sim_trace_record_decision(world, purpose, bound, value, fiber, ordinal, file, line);
+    }
     return value;
 }
+#define world_decide(world, purpose, bound) world_decide_at((world), (purpose), (bound), __FILE__, __LINE__)
 
-uint64_t tw_sim_decide(tw_sim_purpose purpose, uint64_t bound) {
+uint64_t tw_sim_decide_at(tw_sim_purpose purpose, uint64_t bound, const char *file, uint32_t line) {
     tw_sim_world *world = world_current;
     TW_ASSERT_MSG(world != NULL, "tw_sim_decide called outside a simulated world");
-    return world_decide(world, purpose, bound);
+    return world_decide_at(world, purpose, bound, file, line);
 }
 
 /* ---- events ----------------------------------------------------------------------- */
@@ -858,6 +899,16 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
         tw_pcg32_seed(&world->streams[purpose], options->seed, purpose);
     }
     world_current = world;
+    if (options->source != NULL && options->source->kind == tw_sim_source_replay &&
+        options->source->decisions_count > 0) {
+        /* Sorted by key once, so that each decision finds its recording by bsearch. */
+        size_t count = options->source->decisions_count;
+        world->replay_sorted = malloc(count * sizeof(*world->replay_sorted));
+        TW_ASSERT_MSG(world->replay_sorted != NULL, "tw_sim_run: out of memory for the replay");
+        memcpy(world->replay_sorted, options->source->decisions, count * sizeof(*world->replay_sorted));
+        qsort(world->replay_sorted, count, sizeof(*world->replay_sorted), decision_key_compare);
+        world->replay_count = count;
+    }
     resolve_options(world);
     tw_fiber_init_root(&world->root);
 
@@ -878,6 +929,8 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
     report->time_ns = world->now_ns;
     report->hash = tw_mix64(world->hash ^ report->steps);
     if (!world->failed) report->outcome = tw_sim_passed;
+    free(world->replay_sorted);
+    world->replay_sorted = NULL;
     world_storage_put(world);
     return report->outcome;
 }

@@ -62,6 +62,7 @@ struct tw_sim_fiber {
     tw_sim_fiber *wait_next; /* FIFO of all futex waiters, in the order they slept */
     tw_sim_fiber *wait_prev;
     tw_sim_event wait_timeout;
+    uint64_t decisions_made[tw_sim_purpose_count]; /* the ordinals of its decisions */
     /* join */
     tw_sim_fiber *joiner;
     tw_sim_fiber *join_target;
@@ -102,6 +103,9 @@ struct tw_sim_world {
     struct tw_sim_net *net; /* the simulated network, made by the first loop (sim/io_sim.c) */
     struct tw_sim_block *blocks; /* tw_allocate'd in this run and not yet freed */
     uint64_t allocation_calls;   /* tw_allocate calls so far, failed ones included */
+    uint64_t decisions_made[tw_sim_purpose_count]; /* ordinals of decisions with no fiber */
+    tw_sim_decision *replay_sorted; /* a replay's decisions sorted by key (owned) */
+    size_t replay_count;
     bool failed;
 };
 
@@ -113,6 +117,10 @@ void tw_sim_event_cancel(tw_sim_world *world, tw_sim_event *event);
 
 void tw_sim_trace_record(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail, uint64_t a,
                          uint64_t b);
+/* A decision's trace entry, with its key and the line that asked. */
+void tw_sim_trace_record_decision(tw_sim_world *world, uint32_t purpose, uint64_t bound,
+                                  uint64_t value, uint32_t fiber, uint64_t ordinal,
+                                  const char *file, uint32_t line);
 
 #define TW_SIM_TRACE_HASH_A 0x9e3779b97f4a7c15ULL    /* odd constants from the golden ratio, */
 #define TW_SIM_TRACE_HASH_B 0xc2b2ae3d27d4eb4fULL    /* xxHash and PCG: any odd ones would do */
@@ -126,11 +134,16 @@ static inline uint64_t tw_sim_rotl64(uint64_t x, unsigned bits) {
  * per entry, order-sensitive (the previous hash is rotated in); the run's hash gets a full
  * mix at the end (tw_sim_run). Three full mixes per entry, out of line, were the hottest
  * thing in a small world's profile. */
-static inline void tw_sim_trace_add(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail,
-                                    uint64_t a, uint64_t b) {
+static inline void tw_sim_trace_fold(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail,
+                                     uint64_t a, uint64_t b) {
     uint64_t entry_word = (((uint64_t)kind << 32) | detail) ^ (a * TW_SIM_TRACE_HASH_A) ^
                           tw_sim_rotl64(b * TW_SIM_TRACE_HASH_B, 31);
     world->hash = (tw_sim_rotl64(world->hash, 23) ^ entry_word) * TW_SIM_TRACE_HASH_STEP;
+}
+
+static inline void tw_sim_trace_add(tw_sim_world *world, tw_sim_trace_kind kind, uint32_t detail,
+                                    uint64_t a, uint64_t b) {
+    tw_sim_trace_fold(world, kind, detail, a, b);
     if (world->options.trace != NULL) tw_sim_trace_record(world, kind, detail, a, b);
 }
 /* Wakes futex waiters from an event (no fiber is running, so no scheduling point). */

@@ -335,6 +335,75 @@ static void check_weak_cas_used_as_strong(void) {
 
 static tw_workload_locker locker_workload = {.threads_count = 8, .iterations = 50};
 
+/* ---- a recording replays through an unrelated change ---- */
+/* Two workers increment a counter with a load and a store: a lost update in some
+ * schedules. The "changed" program also draws one more random value in main before it
+ * spawns them, an unrelated change that moves every later decision of the run by one
+ * place; a replay keyed by (purpose, fiber, ordinal) still gives the workers their
+ * recorded schedule. */
+typedef struct race {
+    tw_atomic_u32 counter;
+    bool changed;
+} race;
+static race race_state;
+
+static void race_worker(void *arg) {
+    (void)arg;
+    uint32_t seen = tw_atomic_load_u32(&race_state.counter, tw_relaxed);
+    tw_atomic_store_u32(&race_state.counter, seen + 1, tw_relaxed);
+}
+
+static void race_main(void *arg) {
+    (void)arg;
+    tw_atomic_store_u32(&race_state.counter, 0, tw_relaxed);
+    if (race_state.changed) (void)tw_random_u64(); /* the unrelated change */
+    tw_thread workers[2];
+    for (int i = 0; i < 2; i++) {
+        tw_thread_options options = {.name = "worker"};
+        TW_ASSERT(tw_thread_spawn(&workers[i], &options, race_worker, NULL) == tw_os_ok);
+    }
+    for (int i = 0; i < 2; i++) TW_ASSERT(tw_thread_join(workers[i]) == tw_os_ok);
+    TW_ASSERT_MSG(tw_atomic_load_u32(&race_state.counter, tw_relaxed) == 2, "race: an increment was lost");
+}
+
+static void check_replay_survives_change(void) {
+    /* The first seed whose run loses an increment, recorded. */
+    tw_sim_trace trace = {0};
+    uint64_t seed = 0;
+    race_state.changed = false;
+    for (uint64_t s = 1; s <= 1000 && seed == 0; s++) {
+        tw_sim_options options = {.seed = s, .strategy = tw_sim_strategy_random, .trace = &trace};
+        tw_sim_run(&options, race_main, NULL, &report);
+        if (report.outcome == tw_sim_panic) seed = s;
+    }
+    expect(seed != 0, "no seed in 1..1000 lost an increment");
+    if (seed == 0) return;
+    size_t count = 0;
+    tw_sim_decision *decisions = tw_sim_trace_decisions(&trace, &count);
+    tw_sim_source replay = {.kind = tw_sim_source_replay, .decisions = decisions, .decisions_count = count};
+    /* The changed program under another seed: the recording still loses the increment. */
+    race_state.changed = true;
+    tw_sim_options changed = {.seed = seed + 1000003, .strategy = tw_sim_strategy_random, .source = &replay};
+    tw_sim_run(&changed, race_main, NULL, &report);
+    bool reproduced = report.outcome == tw_sim_panic && strstr(report.message, "an increment was lost") != NULL;
+    expect(reproduced, "the recording of seed %" PRIu64 " did not replay to the failure through an "
+           "unrelated change: %s (%" PRIu64 " used, %" PRIu64 " missing, %" PRIu64 " mismatched)",
+           seed, tw_sim_outcome_name(report.outcome), report.replay_used, report.replay_missing,
+           report.replay_mismatches);
+    /* Without the recording, the changed program under that other seed need not fail: the
+     * replay is what reproduces it. */
+    tw_sim_options unrecorded = {.seed = seed + 1000003, .strategy = tw_sim_strategy_random};
+    tw_sim_run(&unrecorded, race_main, NULL, &report);
+    if (reproduced) {
+        printf("ok: seed %" PRIu64 "'s recording (%zu decisions) replays to \"an increment was lost\" "
+               "through an unrelated extra decision (the same seed unrecorded: %s)\n",
+               seed, count, tw_sim_outcome_name(report.outcome));
+    }
+    race_state.changed = false;
+    free(decisions);
+    tw_sim_trace_free(&trace);
+}
+
 static void check_seeds(const char *what, tw_thread_fn fn, void *arg, uint64_t seeds) {
     for (int s = tw_sim_strategy_random; s <= tw_sim_strategy_pct; s++) {
         for (uint64_t seed = 1; seed <= seeds; seed++) {
@@ -417,6 +486,7 @@ int main(void) {
 
     /* Weak-CAS failure injection matters: a weak CAS used as if strong fails only with it. */
     check_weak_cas_used_as_strong();
+    check_replay_survives_change();
 
     /* Replay: a recorded run's decisions, replayed under another seed, give the same run. */
     tw_sim_trace trace = {0};
@@ -440,13 +510,14 @@ int main(void) {
     tw_sim_decision *read_back = tw_sim_decisions_read(path, &read_count, error, sizeof(error));
     bool same = read_back != NULL && read_count == decisions_count;
     for (size_t i = 0; same && i < read_count; i++) {
-        same = read_back[i].purpose == decisions[i].purpose &&
-               read_back[i].bound == decisions[i].bound && read_back[i].value == decisions[i].value;
+        same = read_back[i].purpose == decisions[i].purpose && read_back[i].fiber == decisions[i].fiber &&
+               read_back[i].ordinal == decisions[i].ordinal && read_back[i].bound == decisions[i].bound &&
+               read_back[i].value == decisions[i].value;
     }
     expect(same, "decision file round trip failed");
     free(read_back);
     FILE *bad = fopen(path, "w");
-    fprintf(bad, "scheduler 4 2\nscheduler 4 9\n");
+    fprintf(bad, "scheduler 1 1 4 2\nscheduler 1 2 4 9\n");
     fclose(bad);
     expect(tw_sim_decisions_read(path, &read_count, error, sizeof(error)) == NULL &&
                strstr(error, ":2:") != NULL,

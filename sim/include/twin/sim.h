@@ -56,8 +56,14 @@ typedef enum tw_sim_outcome {
     tw_sim_steps_exceeded, /* steps_max scheduling points: a livelock or a runaway */
 } tw_sim_outcome;
 
+/* A decision, keyed by what asked for it: its purpose, the fiber that was running (0: none,
+ * e.g. a network event between fibers) and that fiber's own count of decisions of that
+ * purpose (1, 2, ...). A replay matches decisions by this key, not by their place in the
+ * run, so a recording survives code changes that add or remove decisions elsewhere. */
 typedef struct tw_sim_decision {
     uint32_t purpose; /* tw_sim_purpose */
+    uint32_t fiber;
+    uint64_t ordinal;
     uint64_t bound;
     uint64_t value;
 } tw_sim_decision;
@@ -95,6 +101,11 @@ typedef struct tw_sim_trace_entry {
     uint32_t detail;
     uint64_t a;
     uint64_t b;
+    /* Decisions only: the key (tw_sim_decision) and the source line that asked. */
+    uint32_t fiber;
+    uint64_t ordinal;
+    const char *file;
+    uint32_t line;
 } tw_sim_trace_entry;
 
 /* A growable record of a run, for replay and for naming where two runs part. */
@@ -201,7 +212,10 @@ typedef struct tw_sim_report {
     uint64_t cas_spurious_failures;
     uint64_t fibers_spawned;
     uint64_t time_ns;
-    uint64_t replay_mismatches; /* replayed decisions whose purpose or bound differed */
+    uint64_t replay_used;       /* decisions a replay supplied */
+    uint64_t replay_mismatches; /* recorded for the key, but with another bound: from PCG */
+    uint64_t replay_missing;    /* no decision recorded for the key: from PCG */
+    char replay_mismatch_first[TW_SIM_MESSAGE_SIZE / 4]; /* where the first mismatch was */
     uint64_t allocations;       /* blocks tw_allocate made in the run */
     uint64_t allocations_live;  /* blocks still allocated at the end (freed by the world) */
     uint64_t allocations_failed; /* tw_allocate calls that returned NULL by resources */
@@ -220,8 +234,10 @@ typedef struct tw_sim_report {
 tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, void *arg,
                           tw_sim_report *report);
 
-/* Inside a run: a value in [0, bound) for purpose, from the run's decision source. */
-uint64_t tw_sim_decide(tw_sim_purpose purpose, uint64_t bound);
+/* Inside a run: a value in [0, bound) for purpose, from the run's decision source. The
+ * macro records the line that asked (for naming where two runs part). */
+uint64_t tw_sim_decide_at(tw_sim_purpose purpose, uint64_t bound, const char *file, uint32_t line);
+#define tw_sim_decide(purpose, bound) tw_sim_decide_at((purpose), (bound), __FILE__, __LINE__)
 /* Inside a run: the network heals for good. Every seeded fault stops (resets, refused and
  * timed-out connects, partitions, half-dead connections, partial IO, spikes, bit flips),
  * partitions and half-dead connections end now, and what they held back is delivered
