@@ -24,6 +24,7 @@
 #include <twin/sim.h>
 
 #include "driver.h"
+#include "trace_chrome.h"
 #include "workload.h"
 
 /* The test-only twin_sim_planted (tests/CMakeLists.txt) is this program linked against the
@@ -47,7 +48,8 @@ static const char usage[] =
     "usage: twin-sim [--workload NAME] [--seed N | --seeds COUNT [--seed-from N]]\n"
     "                [--strategy random|pct|seeded] [--twice] [--shard I/N] [--jobs J]\n"
     "                [--time-budget S] [--pct-depth N] [--pct-steps N] [--steps-max N]\n"
-    "                [--check-determinism] [--record FILE] [--replay FILE] [--reach-all] [--list]\n"
+    "                [--check-determinism] [--record FILE] [--replay FILE] [--trace FILE]\n"
+    "                [--reach-all] [--list]\n"
     "                [--WORKLOAD-OPTION VALUE ...]\n";
 
 static const char help[] =
@@ -73,6 +75,8 @@ static const char help[] =
     "  --pct-steps N    pct: expected steps over which change points fall (default: estimated)\n"
     "  --steps-max N    fail as a livelock after N scheduling points (default 20000000)\n"
     "  --record FILE    write the run's decisions to FILE (one seed only)\n"
+    "  --trace FILE     write the run as Chrome trace-event JSON (open it in ui.perfetto.dev):\n"
+    "                   a track per fiber, connection and node, faults as instant events\n"
     "  --replay FILE    take decisions from FILE, then from the seed\n"
     "  --OPTION VALUE   a workload option (see --list); the seed draws every one not given\n"
     "\n"
@@ -98,6 +102,7 @@ typedef struct flags {
     uint64_t steps_max;
     const char *record_path;
     const char *replay_path;
+    const char *trace_path;
     const char *plant;
     bool reach_all;
     bool nondeterministic; /* test-only (twin-sim-planted): a deliberately nondeterministic run */
@@ -232,6 +237,8 @@ static int parse_flags(int argc, char **argv, flags *f) {
             f->record_path = value;
         } else if (strcmp(flag, "--replay") == 0) {
             f->replay_path = value;
+        } else if (strcmp(flag, "--trace") == 0) {
+            f->trace_path = value;
 #ifdef TWIN_SIM_PLANTS
         } else if (strcmp(flag, "--plant") == 0) {
             if (!tw_test_plant_select(value)) {
@@ -252,8 +259,8 @@ static int parse_flags(int argc, char **argv, flags *f) {
                                f->workload->name);
         }
     }
-    if (f->record_path != NULL && f->seeds != 1) {
-        return usage_error("%s", "--record writes one run: use it without --seeds");
+    if ((f->record_path != NULL || f->trace_path != NULL) && f->seeds_given) {
+        return usage_error("%s", "--record and --trace write one run: use them without --seeds");
     }
     if (!f->seeds_given && (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0 || f->reach_all)) {
         return usage_error("%s", "--shard, --jobs, --time-budget and --reach-all are for a sweep: add "
@@ -446,7 +453,8 @@ static int run_one(const char *program, const flags *f) {
     tw_sim_trace trace = {0};
     seed_result *r = calloc(1, sizeof(*r));
     TW_ASSERT_MSG(r != NULL, "twin-sim: out of memory");
-    run_seed(f, f->seed, &source, f->record_path != NULL ? &trace : NULL, r);
+    bool traced = f->record_path != NULL || f->trace_path != NULL;
+    run_seed(f, f->seed, &source, traced ? &trace : NULL, r);
     char block[TWIN_SIM_BLOCK_SIZE];
     if (r->verdict != tw_workload_passed) {
         format_failure(program, f, r, block, sizeof(block));
@@ -473,6 +481,19 @@ static int run_one(const char *program, const flags *f) {
                rep->replay_mismatches > 0 ? "; first: " : "", rep->replay_mismatch_first);
     }
     int rc = exit_of(r->verdict == tw_workload_safety, r->verdict == tw_workload_liveness);
+    if (f->trace_path != NULL) {
+        char error[256] = "";
+        char title[128];
+        snprintf(title, sizeof(title), "twin-sim workload=%s seed=%" PRIu64, f->workload->name, f->seed);
+        if (!tw_trace_chrome_write(&trace, f->trace_path, title, error, sizeof(error))) {
+            fprintf(stderr, "twin-sim: --trace: %s\n", error);
+            rc = TWIN_SIM_EXIT_SAFETY;
+        } else {
+            printf("twin-sim: wrote the run's %zu trace entries to %s as Chrome trace-event JSON "
+                   "(open it in ui.perfetto.dev)%s%s\n", trace.count, f->trace_path,
+                   error[0] != '\0' ? "; " : "", error);
+        }
+    }
     if (f->record_path != NULL) {
         size_t count = 0;
         tw_sim_decision *decisions = tw_sim_trace_decisions(&trace, &count);
@@ -484,8 +505,8 @@ static int run_one(const char *program, const flags *f) {
             printf("twin-sim: recorded %zu decisions to %s\n", count, f->record_path);
         }
         free(decisions);
-        tw_sim_trace_free(&trace);
     }
+    tw_sim_trace_free(&trace);
     free(r);
     free(replayed);
     return rc;

@@ -35,16 +35,17 @@
 #define TW_SIM_PARTITIONS_MAX 16u
 #define TW_SIM_NODES_MAX 256u
 
+/* The network's trace entries (tw_sim_net_event, sim.h), by their short names here. */
 enum net_event_kind {
-    net_event_connect = 1,
-    net_event_accept,
-    net_event_deliver,
-    net_event_reset,
-    net_event_partition,
-    net_event_heal,
-    net_event_corrupt,
-    net_event_close,
-    net_event_half_dead,
+    net_event_connect = tw_sim_net_event_connect,
+    net_event_accept = tw_sim_net_event_accept,
+    net_event_deliver = tw_sim_net_event_deliver,
+    net_event_reset = tw_sim_net_event_reset,
+    net_event_partition = tw_sim_net_event_partition,
+    net_event_heal = tw_sim_net_event_heal,
+    net_event_corrupt = tw_sim_net_event_corrupt,
+    net_event_close = tw_sim_net_event_close,
+    net_event_half_dead = tw_sim_net_event_half_dead,
 };
 
 /* Per-run fault probabilities, as "1 in N" (0: off). */

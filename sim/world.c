@@ -504,6 +504,10 @@ static tw_os_result fiber_spawn(tw_sim_world *world, tw_thread *thread,
     world->report->fibers_spawned++;
     tw_sim_trace_add(world, tw_sim_trace_spawn, 0,
                      world->running != NULL ? world->running->id : 0, fiber->id);
+    tw_sim_trace *trace = world->options.trace;
+    if (trace != NULL && trace->count > 0 && trace->entries[trace->count - 1].kind == tw_sim_trace_spawn) {
+        trace->entries[trace->count - 1].file = fiber->name; /* the new fiber's name */
+    }
     thread->handle = fiber->id;
     return tw_os_ok;
 }

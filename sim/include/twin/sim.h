@@ -82,6 +82,19 @@ typedef struct tw_sim_source {
     size_t bytes_count;
 } tw_sim_source;
 
+/* The simulated network's trace entries (tw_sim_trace_net: detail is one of these). */
+typedef enum tw_sim_net_event {
+    tw_sim_net_event_connect = 1, /* a: the connecting socket; b: the accepted one, or an error */
+    tw_sim_net_event_accept,
+    tw_sim_net_event_deliver,     /* a: connection; b: stream offset delivered up to */
+    tw_sim_net_event_reset,       /* a: connection */
+    tw_sim_net_event_partition,   /* a: node << 32 | node; b: duration in ns */
+    tw_sim_net_event_heal,        /* b: the time of the heal (tw_sim_net_heal) */
+    tw_sim_net_event_corrupt,     /* a: connection; b: the offset of the flipped byte */
+    tw_sim_net_event_close,       /* a: socket */
+    tw_sim_net_event_half_dead,   /* a: connection; b: delivering again from (ns) */
+} tw_sim_net_event;
+
 /* What the trace records, in order. */
 typedef enum tw_sim_trace_kind {
     tw_sim_trace_decision = 1, /* detail: purpose; a: bound; b: value */
@@ -101,7 +114,8 @@ typedef struct tw_sim_trace_entry {
     uint32_t detail;
     uint64_t a;
     uint64_t b;
-    /* Decisions only: the key (tw_sim_decision) and the source line that asked. */
+    /* Decisions: the key (tw_sim_decision) and the source line that asked (file, line).
+     * Spawns: file is the new fiber's name. */
     uint32_t fiber;
     uint64_t ordinal;
     const char *file;
