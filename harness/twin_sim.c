@@ -49,6 +49,7 @@ static const char usage[] =
     "                [--strategy random|pct|seeded] [--twice] [--shard I/N] [--jobs J]\n"
     "                [--time-budget S] [--pct-depth N] [--pct-steps N] [--steps-max N]\n"
     "                [--check-determinism] [--record FILE] [--replay FILE] [--trace FILE]\n"
+    "                [--shrink FILE]\n"
     "                [--reach-all] [--list]\n"
     "                [--WORKLOAD-OPTION VALUE ...]\n";
 
@@ -75,6 +76,9 @@ static const char help[] =
     "  --pct-steps N    pct: expected steps over which change points fall (default: estimated)\n"
     "  --steps-max N    fail as a livelock after N scheduling points (default 20000000)\n"
     "  --record FILE    write the run's decisions to FILE (one seed only)\n"
+    "  --shrink FILE    FILE holds the decisions of a failing run (--record): delete and zero\n"
+    "                   them while the run still fails the same way, write FILE.min, and\n"
+    "                   replay it once more to check\n"
     "  --trace FILE     write the run as Chrome trace-event JSON (open it in ui.perfetto.dev):\n"
     "                   a track per fiber, connection and node, faults as instant events\n"
     "  --replay FILE    take decisions from FILE, then from the seed\n"
@@ -103,6 +107,7 @@ typedef struct flags {
     const char *record_path;
     const char *replay_path;
     const char *trace_path;
+    const char *shrink_path;
     const char *plant;
     bool reach_all;
     bool nondeterministic; /* test-only (twin-sim-planted): a deliberately nondeterministic run */
@@ -239,6 +244,8 @@ static int parse_flags(int argc, char **argv, flags *f) {
             f->replay_path = value;
         } else if (strcmp(flag, "--trace") == 0) {
             f->trace_path = value;
+        } else if (strcmp(flag, "--shrink") == 0) {
+            f->shrink_path = value;
 #ifdef TWIN_SIM_PLANTS
         } else if (strcmp(flag, "--plant") == 0) {
             if (!tw_test_plant_select(value)) {
@@ -259,8 +266,12 @@ static int parse_flags(int argc, char **argv, flags *f) {
                                f->workload->name);
         }
     }
-    if ((f->record_path != NULL || f->trace_path != NULL) && f->seeds_given) {
-        return usage_error("%s", "--record and --trace write one run: use them without --seeds");
+    if ((f->record_path != NULL || f->trace_path != NULL || f->shrink_path != NULL) && f->seeds_given) {
+        return usage_error("%s", "--record, --trace and --shrink are about one run: use them without --seeds");
+    }
+    if (f->shrink_path != NULL && (f->replay_path != NULL || f->record_path != NULL || f->twice)) {
+        return usage_error("%s", "--shrink replays its own file: use it without --replay, --record "
+                                 "and --twice");
     }
     if (!f->seeds_given && (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0 || f->reach_all)) {
         return usage_error("%s", "--shard, --jobs, --time-budget and --reach-all are for a sweep: add "
@@ -442,13 +453,14 @@ static int run_one(const char *program, const flags *f) {
     if (f->replay_path != NULL) {
         char error[512];
         size_t count = 0;
-        replayed = tw_sim_decisions_read(f->replay_path, &count, error, sizeof(error));
+        bool unrecorded_zero = false;
+        replayed = tw_sim_decisions_read(f->replay_path, &count, &unrecorded_zero, error, sizeof(error));
         if (replayed == NULL) {
             fprintf(stderr, "twin-sim: --replay: %s\n", error);
             return TWIN_SIM_EXIT_USAGE;
         }
         source = (tw_sim_source){.kind = tw_sim_source_replay, .decisions = replayed,
-                                 .decisions_count = count};
+                                 .decisions_count = count, .unrecorded_zero = unrecorded_zero};
     }
     tw_sim_trace trace = {0};
     seed_result *r = calloc(1, sizeof(*r));
@@ -476,8 +488,9 @@ static int run_one(const char *program, const flags *f) {
         const tw_sim_report *rep = &r->run.report;
         printf("replay: %" PRIu64 " decisions taken from %s (matched by purpose, fiber and ordinal), "
                "%" PRIu64 " asked for and not recorded, %" PRIu64 " recorded with another bound "
-               "(these came from the seed)%s%s\n",
+               "(these %s)%s%s\n",
                rep->replay_used, f->replay_path, rep->replay_missing, rep->replay_mismatches,
+               source.unrecorded_zero ? "took 0: the file is a shrunk recording" : "came from the seed",
                rep->replay_mismatches > 0 ? "; first: " : "", rep->replay_mismatch_first);
     }
     int rc = exit_of(r->verdict == tw_workload_safety, r->verdict == tw_workload_liveness);
@@ -498,7 +511,7 @@ static int run_one(const char *program, const flags *f) {
         size_t count = 0;
         tw_sim_decision *decisions = tw_sim_trace_decisions(&trace, &count);
         if (decisions == NULL || trace.truncated ||
-            !tw_sim_decisions_write(f->record_path, decisions, count)) {
+            !tw_sim_decisions_write(f->record_path, decisions, count, false)) {
             fprintf(stderr, "twin-sim: --record: cannot write %s\n", f->record_path);
             rc = TWIN_SIM_EXIT_SAFETY;
         } else {
@@ -509,6 +522,132 @@ static int run_one(const char *program, const flags *f) {
     tw_sim_trace_free(&trace);
     free(r);
     free(replayed);
+    return rc;
+}
+
+/* ---- shrinking a failing run's decisions ---- */
+
+#define SHRINK_RUNS_MAX 5000u
+#define SHRINK_SHAPE_SIZE 160u
+
+/* A failure's shape: its verdict, outcome and message with every number made '#', so that
+ * "packet 48 ... index 10" and "packet 12 ... index 3" are the same failure. */
+static void failure_shape(const seed_result *r, char *shape, size_t size) {
+    size_t used = (size_t)snprintf(shape, size, "%s/%s/", tw_workload_verdict_name(r->verdict),
+                                   tw_sim_outcome_name(r->run.report.outcome));
+    bool in_number = false;
+    for (const char *c = r->message; *c != '\0' && *c != '\n' && used + 1 < size; c++) {
+        bool digit = *c >= '0' && *c <= '9';
+        if (digit && in_number) continue;
+        shape[used++] = digit ? '#' : *c;
+        in_number = digit;
+    }
+    shape[used] = '\0';
+}
+
+typedef struct shrinker {
+    const flags *f;
+    seed_result *r;
+    char target[SHRINK_SHAPE_SIZE];
+    uint64_t runs;
+} shrinker;
+
+/* Replays decisions; true when the run fails the way the original did. */
+static bool shrink_try(shrinker *s, const tw_sim_decision *decisions, size_t count) {
+    s->runs++;
+    tw_sim_source source = {.kind = tw_sim_source_replay, .decisions = decisions, .decisions_count = count,
+                            .unrecorded_zero = true};
+    run_seed(s->f, s->f->seed, &source, NULL, s->r);
+    if (s->r->verdict == tw_workload_passed) return false;
+    char shape[SHRINK_SHAPE_SIZE];
+    failure_shape(s->r, shape, sizeof(shape));
+    return strcmp(shape, s->target) == 0;
+}
+
+static int run_shrink(const flags *f) {
+    char error[512];
+    size_t count = 0;
+    tw_sim_decision *decisions = tw_sim_decisions_read(f->shrink_path, &count, NULL, error, sizeof(error));
+    if (decisions == NULL) {
+        fprintf(stderr, "twin-sim: --shrink: %s\n", error);
+        return TWIN_SIM_EXIT_USAGE;
+    }
+    tw_sim_decision *trial = malloc((count == 0 ? 1 : count) * sizeof(*trial));
+    shrinker s = {.f = f, .r = calloc(1, sizeof(seed_result))};
+    TW_ASSERT_MSG(trial != NULL && s.r != NULL, "twin-sim: out of memory");
+    size_t original = count;
+    s.runs++;
+    tw_sim_source source = {.kind = tw_sim_source_replay, .decisions = decisions, .decisions_count = count,
+                            .unrecorded_zero = true};
+    run_seed(f, f->seed, &source, NULL, s.r);
+    if (s.r->verdict == tw_workload_passed) {
+        fprintf(stderr, "twin-sim: --shrink: %s replays to a passing run (seed %" PRIu64
+                        ", workload %s): record a failing run with --record, with the same "
+                        "seed and options\n", f->shrink_path, f->seed, f->workload->name);
+        free(trial), free(decisions), free(s.r);
+        return TWIN_SIM_EXIT_USAGE;
+    }
+    failure_shape(s.r, s.target, sizeof(s.target));
+    printf("twin-sim: shrinking %zu decisions of a run that fails as: %s\n", count, s.target);
+    /* Delete chunks, halving their size; then zero values one by one; until a pass finds
+     * nothing more, or the run budget is spent. */
+    bool progress = true;
+    while (progress && s.runs < SHRINK_RUNS_MAX) {
+        progress = false;
+        for (size_t chunk = count / 2 > 0 ? count / 2 : 1; chunk >= 1 && s.runs < SHRINK_RUNS_MAX; chunk /= 2) {
+            for (size_t at = 0; at < count && s.runs < SHRINK_RUNS_MAX;) {
+                size_t cut = at + chunk <= count ? chunk : count - at;
+                memcpy(trial, decisions, at * sizeof(*trial));
+                memcpy(trial + at, decisions + at + cut, (count - at - cut) * sizeof(*trial));
+                if (shrink_try(&s, trial, count - cut)) {
+                    memcpy(decisions, trial, (count - cut) * sizeof(*trial));
+                    count -= cut;
+                    progress = true;
+                } else {
+                    at += cut;
+                }
+                tw_driver_progress("twin-sim: shrink", s.runs, SHRINK_RUNS_MAX, 0);
+            }
+            if (chunk == 1) break;
+        }
+        for (size_t i = 0; i < count && s.runs < SHRINK_RUNS_MAX; i++) {
+            if (decisions[i].value == 0) continue;
+            uint64_t value = decisions[i].value;
+            decisions[i].value = 0;
+            if (shrink_try(&s, decisions, count)) {
+                progress = true;
+            } else {
+                decisions[i].value = value;
+            }
+        }
+    }
+    uint64_t nonzero = 0;
+    for (size_t i = 0; i < count; i++) nonzero += decisions[i].value != 0;
+    /* The check: the shrunk file, read back, still fails the same way. */
+    char out_path[4096];
+    snprintf(out_path, sizeof(out_path), "%s.min", f->shrink_path);
+    int rc = TWIN_SIM_EXIT_PASSED;
+    size_t read_count = 0;
+    tw_sim_decision *read_back = NULL;
+    bool read_zero = false;
+    if (!tw_sim_decisions_write(out_path, decisions, count, true) ||
+        (read_back = tw_sim_decisions_read(out_path, &read_count, &read_zero, error, sizeof(error))) == NULL ||
+        !read_zero) {
+        fprintf(stderr, "twin-sim: --shrink: cannot write %s\n", out_path);
+        rc = TWIN_SIM_EXIT_SAFETY;
+    } else if (!shrink_try(&s, read_back, read_count)) {
+        fprintf(stderr, "twin-sim: --shrink: %s no longer reproduces the failure\n", out_path);
+        rc = TWIN_SIM_EXIT_SAFETY;
+    } else {
+        printf("twin-sim: shrank %zu decisions to %zu (%" PRIu64 " not zero) in %" PRIu64
+               " runs; %s still fails as: %s\n", original, count, nonzero, s.runs, out_path, s.target);
+        printf("replay it: twin-sim --workload %s --seed %" PRIu64 " --replay %s (with the same "
+               "options)\n", f->workload->name, f->seed, out_path);
+    }
+    free(read_back);
+    free(trial);
+    free(decisions);
+    free(s.r);
     return rc;
 }
 
@@ -765,5 +904,6 @@ int main(int argc, char **argv) {
         if (getrandom(&f.seed, sizeof(f.seed), 0) != (ssize_t)sizeof(f.seed)) f.seed = 0;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (f.shrink_path != NULL) return run_shrink(&f);
     return f.seeds_given ? run_sweep(argv[0], &f) : run_one(argv[0], &f);
 }

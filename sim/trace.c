@@ -118,10 +118,17 @@ tw_sim_decision *tw_sim_trace_decisions(const tw_sim_trace *trace, size_t *count
     return decisions;
 }
 
-bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, size_t count) {
+/* The directive a shrunk recording starts with (tw_sim_source.unrecorded_zero). */
+#define DECISIONS_UNRECORDED_ZERO "#! unrecorded: zero"
+
+bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, size_t count,
+                            bool unrecorded_zero) {
     TW_ASSERT(path != NULL);
     FILE *file = fopen(path, "w");
     if (file == NULL) return false;
+    if (unrecorded_zero) {
+        fprintf(file, DECISIONS_UNRECORDED_ZERO " (a decision not listed takes 0, not the seed's)\n");
+    }
     fprintf(file, "# twin-sim decisions: purpose fiber ordinal bound value (replayed by key: "
                   "purpose, fiber, ordinal)\n");
     for (size_t i = 0; i < count; i++) {
@@ -145,10 +152,11 @@ static bool purpose_parse(const char *text, uint32_t *purpose) {
 
 enum { decision_line_size_max = 256 };
 
-tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *error,
+tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, bool *unrecorded_zero, char *error,
                                        size_t error_size) {
     TW_ASSERT(path != NULL && count != NULL && error != NULL);
     *count = 0;
+    bool zero = false;
     FILE *file = fopen(path, "r");
     if (file == NULL) {
         snprintf(error, error_size, "cannot open %s: %s", path, strerror(errno));
@@ -161,6 +169,7 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *er
     size_t line_number = 0;
     while (decisions != NULL && fgets(line, sizeof(line), file) != NULL) {
         line_number++;
+        if (strncmp(line, DECISIONS_UNRECORDED_ZERO, strlen(DECISIONS_UNRECORDED_ZERO)) == 0) zero = true;
         if (line[0] == '#' || line[0] == '\n') continue;
         char name[32];
         uint32_t fiber = 0;
@@ -202,6 +211,7 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *er
         return NULL;
     }
     *count = used;
+    if (unrecorded_zero != NULL) *unrecorded_zero = zero;
     return decisions;
 }
 

@@ -147,6 +147,7 @@ static uint64_t decide_from_replay(tw_sim_world *world, tw_sim_purpose purpose, 
                                            sizeof(*world->replay_sorted), decision_key_compare);
     if (found == NULL) {
         world->report->replay_missing++;
+        *taken = world->options.source->unrecorded_zero; /* 0, or the seed's */
         return 0;
     }
     if (found->bound != bound) {
@@ -156,6 +157,7 @@ static uint64_t decide_from_replay(tw_sim_world *world, tw_sim_purpose purpose, 
                      ", asked with %" PRIu64, tw_sim_purpose_name(purpose), ordinal, fiber,
                      found->bound, bound);
         }
+        *taken = world->options.source->unrecorded_zero; /* 0, or the seed's */
         return 0;
     }
     world->report->replay_used++;

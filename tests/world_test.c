@@ -504,10 +504,10 @@ int main(void) {
            decisions_count, report.hash, recorded_hash, report.replay_mismatches);
     /* Through a decision file, too. */
     const char *path = "world_test.decisions";
-    expect(tw_sim_decisions_write(path, decisions, decisions_count), "cannot write %s", path);
+    expect(tw_sim_decisions_write(path, decisions, decisions_count, false), "cannot write %s", path);
     char error[256];
     size_t read_count = 0;
-    tw_sim_decision *read_back = tw_sim_decisions_read(path, &read_count, error, sizeof(error));
+    tw_sim_decision *read_back = tw_sim_decisions_read(path, &read_count, NULL, error, sizeof(error));
     bool same = read_back != NULL && read_count == decisions_count;
     for (size_t i = 0; same && i < read_count; i++) {
         same = read_back[i].purpose == decisions[i].purpose && read_back[i].fiber == decisions[i].fiber &&
@@ -519,7 +519,7 @@ int main(void) {
     FILE *bad = fopen(path, "w");
     fprintf(bad, "scheduler 1 1 4 2\nscheduler 1 2 4 9\n");
     fclose(bad);
-    expect(tw_sim_decisions_read(path, &read_count, error, sizeof(error)) == NULL &&
+    expect(tw_sim_decisions_read(path, &read_count, NULL, error, sizeof(error)) == NULL &&
                strstr(error, ":2:") != NULL,
            "a bad decision line was not rejected with its line number: %s", error);
     remove(path);

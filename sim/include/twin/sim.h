@@ -78,6 +78,9 @@ typedef struct tw_sim_source {
     tw_sim_source_kind kind;
     const tw_sim_decision *decisions; /* replay */
     size_t decisions_count;
+    bool unrecorded_zero; /* replay: a decision not recorded (or recorded with another bound)
+                             takes 0, not the seed's (a shrunk recording: --shrink removes
+                             what the failure does not need) */
     const uint8_t *bytes; /* bytes */
     size_t bytes_count;
 } tw_sim_source;
@@ -284,10 +287,12 @@ void tw_sim_trace_describe(const tw_sim_trace *trace, size_t index, char *buffer
  * memory is short; *count receives the number. */
 tw_sim_decision *tw_sim_trace_decisions(const tw_sim_trace *trace, size_t *count);
 
-/* Decision files: one "purpose bound value" line each (purpose by name). */
-bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, size_t count);
+/* Decision files: one "purpose fiber ordinal bound value" line each (purpose by name). A
+ * recording written with unrecorded_zero starts with a directive that reading gives back. */
+bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, size_t count,
+                            bool unrecorded_zero);
 /* Returns NULL and a message in error (what was wrong, at which line) on bad input. */
-tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, char *error,
+tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, bool *unrecorded_zero, char *error,
                                        size_t error_size);
 
 #endif
