@@ -62,8 +62,12 @@ bool tw_driver_diagnose(const tw_sim_options *options, tw_thread_fn main_fn, voi
 void tw_driver_print_line(FILE *out, const tw_sim_report *report) {
     TW_ASSERT(out != NULL && report != NULL);
     fprintf(out, "seed=%" PRIu64 " strategy=%s", report->seed, tw_sim_strategy_name(report->strategy));
-    if (report->strategy == tw_sim_strategy_pct) fprintf(out, " pct_depth=%" PRIu32, report->pct_depth);
-    else fprintf(out, " switch=1/%" PRIu64, (uint64_t)1 << report->switch_shift);
+    if (report->strategy == tw_sim_strategy_pct) {
+        fprintf(out, " pct_depth=%" PRIu32 " pct_steps=%" PRIu64, report->pct_depth, report->pct_steps_expected);
+    }
+    else if (report->strategy == tw_sim_strategy_random) {
+        fprintf(out, " switch=1/%" PRIu64, (uint64_t)1 << report->switch_shift);
+    }
     fprintf(out,
             " steps=%" PRIu64 " switches=%" PRIu64 " futex_waits=%" PRIu64
             " spurious=%" PRIu64 " time_ns=%" PRIu64 " hash=%016" PRIx64 " outcome=%s\n",

@@ -46,7 +46,7 @@
 
 static const char usage[] =
     "usage: twin-sim [--workload NAME] [--seed N | --seeds COUNT [--seed-from N]]\n"
-    "                [--strategy random|pct|seeded] [--twice] [--shard I/N] [--jobs J]\n"
+    "                [--strategy random|pct|pos|seeded] [--twice] [--shard I/N] [--jobs J]\n"
     "                [--time-budget S] [--pct-depth N] [--pct-steps N] [--steps-max N]\n"
     "                [--check-determinism] [--record FILE] [--replay FILE] [--trace FILE]\n"
     "                [--shrink FILE]\n"
@@ -67,7 +67,7 @@ static const char help[] =
     "                   it got\n"
     "  --reach-all      fail the sweep if a reachability marker (a rare path the code marks)\n"
     "                   was reached by no seed; every sweep prints how many seeds reached each\n"
-    "  --strategy S     scheduler: random, pct, or seeded (the seed picks; default)\n"
+    "  --strategy S     scheduler: random, pct, pos, or seeded (the seed picks; default)\n"
     "  --twice, --check-determinism\n"
     "                   run every seed twice in this process and fail if the runs differ,\n"
     "                   naming the first decision or event where they part (and for a\n"
@@ -223,7 +223,7 @@ static int parse_flags(int argc, char **argv, flags *f) {
             }
         } else if (strcmp(flag, "--strategy") == 0) {
             if (!tw_sim_strategy_parse(value, &f->strategy)) {
-                return usage_error("--strategy takes random, pct or seeded, not '%s'", value);
+                return usage_error("--strategy takes random, pct, pos or seeded, not '%s'", value);
             }
             f->strategy_given = true;
         } else if (strcmp(flag, "--pct-depth") == 0) {
@@ -331,6 +331,17 @@ static void run_seed(const flags *f, uint64_t seed, const tw_sim_source *source,
     };
     void *state = w->create(out->values, &options);
     TW_ASSERT_MSG(state != NULL, "twin-sim: out of memory for the workload's state");
+    /* PCT's k: the run's length, measured by a calibration run of the same world under the
+     * random strategy (a fixed guess misses bugs in short runs: the change points fall past
+     * their end). --pct-steps overrides it. */
+    if (f->pct_steps == 0 && tw_sim_strategy_resolve(&options) == tw_sim_strategy_pct &&
+        source->kind == tw_sim_source_seed) {
+        tw_sim_options calibration = options;
+        calibration.strategy = tw_sim_strategy_random;
+        calibration.trace = NULL;
+        tw_sim_run(&calibration, w->run, state, &out->run.report);
+        options.pct_steps_expected = out->run.report.steps > 0 ? out->run.report.steps : 1;
+    }
     uint64_t start_ns = wall_now_ns();
     tw_driver_run_seed(&options, f->nondeterministic ? nondeterministic_run : w->run,
                        f->nondeterministic ? (void *)&(nondeterministic_arg){w, state} : state,

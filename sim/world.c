@@ -30,6 +30,7 @@ const char *tw_sim_strategy_name(tw_sim_strategy strategy) {
     case tw_sim_strategy_seeded: return "seeded";
     case tw_sim_strategy_random: return "random";
     case tw_sim_strategy_pct: return "pct";
+    case tw_sim_strategy_pos: return "pos";
     }
     return "unknown";
 }
@@ -39,6 +40,7 @@ bool tw_sim_strategy_parse(const char *text, tw_sim_strategy *strategy) {
     if (text == NULL) return false;
     if (strcmp(text, "random") == 0) *strategy = tw_sim_strategy_random;
     else if (strcmp(text, "pct") == 0) *strategy = tw_sim_strategy_pct;
+    else if (strcmp(text, "pos") == 0) *strategy = tw_sim_strategy_pos;
     else if (strcmp(text, "seeded") == 0) *strategy = tw_sim_strategy_seeded;
     else return false;
     return true;
@@ -258,8 +260,36 @@ static tw_sim_fiber *random_other(tw_sim_world *world, tw_sim_fiber *except) {
 
 static tw_sim_fiber *pick_runnable(tw_sim_world *world) {
     TW_ASSERT(world->runnable_count > 0);
-    if (world->strategy == tw_sim_strategy_pct) return pct_highest(world);
+    if (world->strategy == tw_sim_strategy_pct || world->strategy == tw_sim_strategy_pos) {
+        return pct_highest(world);
+    }
     return random_other(world, NULL);
+}
+
+/* POS: a fresh random priority for a fiber's next event. */
+#define POS_PRIORITY_BOUND (1u << 30)
+
+static void pos_reprioritise(tw_sim_world *world, tw_sim_fiber *fiber) {
+    TW_ASSERT(fiber != NULL && world->strategy == tw_sim_strategy_pos);
+    fiber->priority = (int64_t)world_decide(world, tw_sim_purpose_scheduler, POS_PRIORITY_BOUND);
+}
+
+/* POS (Yuan et al., CAV 2018): every fiber's pending event has a random priority, and the
+ * highest runs. When self reaches its next point, the event it announced at its last one has
+ * happened: self's next event gets a fresh priority, and so does every runnable fiber whose
+ * pending event touches the same object (the events that raced with it). Objects are
+ * compared for equality only: which fibers race does not depend on where memory is. */
+static tw_sim_fiber *pos_next(tw_sim_world *world, tw_sim_fiber *self, const void *object) {
+    const void *executed = self->pending_object;
+    pos_reprioritise(world, self);
+    if (executed != NULL) {
+        for (uint32_t i = 0; i < world->runnable_count; i++) {
+            tw_sim_fiber *other = world->runnable[i];
+            if (other != self && other->pending_object == executed) pos_reprioritise(world, other);
+        }
+    }
+    self->pending_object = object;
+    return pct_highest(world);
 }
 
 /* ---- switching -------------------------------------------------------------------- */
@@ -376,14 +406,16 @@ static void count_step(tw_sim_world *world) {
 
 /* ---- scheduling points -------------------------------------------------------------- */
 
-static void schedule_point(tw_sim_world *world, uint32_t kind) {
+static void schedule_point(tw_sim_world *world, uint32_t kind, const void *object) {
     tw_sim_fiber *self = world->running;
     TW_ASSERT(self != NULL && self->state == tw_sim_fiber_runnable);
     count_step(world);
     tw_sim_trace_add(world, tw_sim_trace_point, kind, self->id, 0);
     tw_sim_fiber *next = self;
-    if (world->strategy == tw_sim_strategy_pct) {
-        while (world->pct_change_next < world->report->pct_depth &&
+    if (world->strategy == tw_sim_strategy_pos) {
+        next = pos_next(world, self, object);
+    } else if (world->strategy == tw_sim_strategy_pct) {
+        while (world->pct_change_next + 1 < world->report->pct_depth &&
                world->pct_change_steps[world->pct_change_next] <= world->report->steps) {
             /* A change point: below every initial priority (those are > pct_depth). */
             self->priority = (int64_t)world->pct_change_next + 1;
@@ -397,10 +429,10 @@ static void schedule_point(tw_sim_world *world, uint32_t kind) {
     switch_to(world, self, next);
 }
 
-void tw_sim_atomic_point(int kind) {
+void tw_sim_atomic_point(int kind, const void *object) {
     tw_sim_world *world = world_current;
     if (world == NULL || world->running == NULL) return;
-    schedule_point(world, (uint32_t)kind);
+    schedule_point(world, (uint32_t)kind, object);
 }
 
 void tw_sim_spin_point(void) {
@@ -411,7 +443,7 @@ void tw_sim_spin_point(void) {
     tw_sim_trace_add(world, tw_sim_trace_point, tw_atomic_kind_spin, self->id, 0);
     /* A spinner waits for someone else: let another fiber run. Under pct it drops below
      * every priority, so a spinning high-priority fiber cannot livelock the world. */
-    if (world->strategy == tw_sim_strategy_pct) {
+    if (world->strategy == tw_sim_strategy_pct || world->strategy == tw_sim_strategy_pos) {
         self->priority = --world->pct_floor;
         switch_to(world, self, pct_highest(world));
     } else if (world->runnable_count > 1) {
@@ -497,9 +529,11 @@ static tw_os_result fiber_spawn(tw_sim_world *world, tw_thread *thread,
     fiber->name = options != NULL ? options->name : NULL;
     tw_sim_event_init(&fiber->wait_timeout, futex_timeout_fire);
     if (world->strategy == tw_sim_strategy_pct) {
-        /* Initial priorities lie above every change-point priority (1..depth). */
+        /* Initial priorities lie above every change-point priority (1..d-1). */
         fiber->priority = (int64_t)world->report->pct_depth + 1 +
                           (int64_t)world_decide(world, tw_sim_purpose_scheduler, 1u << 30);
+    } else if (world->strategy == tw_sim_strategy_pos) {
+        pos_reprioritise(world, fiber);
     }
     runnable_add(world, fiber);
     world->fibers_live++;
@@ -525,11 +559,11 @@ tw_os_result tw_thread_spawn(tw_thread *thread, const tw_thread_options *options
     if (call == world->options.resources.spawn_fail_at ||
         (one_in != 0 && tw_sim_decide(tw_sim_purpose_resources, one_in) == 0)) {
         world->report->spawns_failed++;
-        schedule_point(world, tw_sim_point_spawn); /* a failed spawn is a system call too */
+        schedule_point(world, tw_sim_point_spawn, NULL); /* a failed spawn is a system call too */
         return tw_os_system_resources;
     }
     tw_os_result result = fiber_spawn(world, thread, options, fn, arg);
-    if (result == tw_os_ok) schedule_point(world, tw_sim_point_spawn);
+    if (result == tw_os_ok) schedule_point(world, tw_sim_point_spawn, NULL);
     return result;
 }
 
@@ -542,7 +576,7 @@ tw_os_result tw_thread_join(tw_thread thread) {
         target->joiner != NULL) {
         return tw_os_invalid;
     }
-    schedule_point(world, tw_sim_point_join);
+    schedule_point(world, tw_sim_point_join, NULL);
     if (target->state != tw_sim_fiber_done) {
         target->joiner = self;
         self->join_target = target;
@@ -615,7 +649,7 @@ tw_os_result tw_futex_wait(tw_atomic_u32 *word, uint32_t expected, uint64_t time
         tw_panic(__FILE__, __LINE__, "tw_futex_wait would sleep forever outside a simulated world");
     }
     tw_sim_fiber *self = world->running;
-    schedule_point(world, tw_sim_point_futex_wait);
+    schedule_point(world, tw_sim_point_futex_wait, word);
     world->report->futex_waits++;
     tw_os_result result;
     if (atomic_load_explicit(&word->raw, memory_order_acquire) != expected) {
@@ -682,7 +716,7 @@ uint32_t tw_futex_wake(tw_atomic_u32 *word, uint32_t waiters_max) {
     tw_sim_world *world = world_current;
     if (world == NULL || world->running == NULL) return 0;
     tw_sim_fiber *self = world->running;
-    schedule_point(world, tw_sim_point_futex_wake);
+    schedule_point(world, tw_sim_point_futex_wake, word);
     world->report->futex_wakes++;
     uint32_t woken = futex_wake_waiters(world, word, waiters_max);
     tw_sim_trace_add(world, tw_sim_trace_futex_wake, 0, self->id, woken);
@@ -802,20 +836,33 @@ static int compare_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The strategies the seed picks from, by its first options decision. */
+static const tw_sim_strategy strategies_drawn[] = {tw_sim_strategy_random, tw_sim_strategy_pct,
+                                                   tw_sim_strategy_pos};
+#define STRATEGIES_DRAWN (sizeof(strategies_drawn) / sizeof(strategies_drawn[0]))
+
+tw_sim_strategy tw_sim_strategy_resolve(const tw_sim_options *options) {
+    TW_ASSERT(options != NULL);
+    if (options->strategy != tw_sim_strategy_seeded) return options->strategy;
+    /* The same draw as resolve_options: the options stream's first decision. */
+    tw_pcg32 stream;
+    tw_pcg32_seed(&stream, options->seed, tw_sim_purpose_options);
+    return strategies_drawn[tw_pcg32_bounded64(&stream, STRATEGIES_DRAWN)];
+}
+
 /* Every parameter is drawn, in a fixed order, whether or not an option overrides it,
  * so overriding one leaves the others as the seed chose them. */
 static void resolve_options(tw_sim_world *world) {
     const tw_sim_options *options = &world->options;
     tw_sim_report *report = world->report;
-    uint64_t strategy_draw = world_decide(world, tw_sim_purpose_options, 2);
-    uint64_t depth_draw = 1 + world_decide(world, tw_sim_purpose_options, 3);
+    uint64_t strategy_draw = world_decide(world, tw_sim_purpose_options, STRATEGIES_DRAWN);
+    uint64_t depth_draw = 1 + world_decide(world, tw_sim_purpose_options, 4); /* d: 1..4 */
     uint64_t shift_draw = 1 + world_decide(world, tw_sim_purpose_options, 7);
     uint64_t spurious_on_draw = world_decide(world, tw_sim_purpose_options, 2);
     uint64_t spurious_shift_draw = 4 + world_decide(world, tw_sim_purpose_options, 7);
 
-    world->strategy = options->strategy != tw_sim_strategy_seeded
-                          ? options->strategy
-                          : (strategy_draw == 0 ? tw_sim_strategy_random : tw_sim_strategy_pct);
+    world->strategy = options->strategy != tw_sim_strategy_seeded ? options->strategy
+                                                                  : strategies_drawn[strategy_draw];
     report->strategy = world->strategy;
     report->switch_shift = options->switch_shift != 0 ? options->switch_shift : (uint32_t)shift_draw;
     TW_ASSERT(report->switch_shift < 63);
@@ -836,11 +883,13 @@ static void resolve_options(tw_sim_world *world) {
         uint64_t steps_expected = options->pct_steps_expected != 0
                                       ? options->pct_steps_expected
                                       : TW_SIM_PCT_STEPS_EXPECTED_DEFAULT;
-        for (uint32_t i = 0; i < depth; i++) {
+        report->pct_steps_expected = steps_expected;
+        /* The paper's d - 1 change points, uniformly over the k expected steps. */
+        for (uint32_t i = 0; i + 1 < depth; i++) {
             world->pct_change_steps[i] =
                 1 + world_decide(world, tw_sim_purpose_scheduler, steps_expected);
         }
-        qsort(world->pct_change_steps, depth, sizeof(uint64_t), compare_u64);
+        qsort(world->pct_change_steps, depth - 1, sizeof(uint64_t), compare_u64);
     }
 }
 

@@ -54,7 +54,8 @@ struct tw_sim_fiber {
     const char *name;
     void *current; /* tw_thread_current_{get,set} */
     uint32_t runnable_index;
-    int64_t priority; /* pct */
+    int64_t priority; /* pct, pos */
+    const void *pending_object; /* pos: the object of the event it waits to perform */
     /* futex wait */
     tw_atomic_u32 *wait_word;
     uint32_t wait_expected;

@@ -1,7 +1,7 @@
 /* twin: the one definition of every atomic operation, instantiated by each build.
  *
  * Not included directly: <twin/atomic.h> includes the build's <twin/os_atomic_backend.h>,
- * which defines TW_ATOMIC_POINT(kind) (nothing in the real build; a scheduling point in
+ * which defines TW_ATOMIC_POINT(kind, object) (nothing in the real build; a scheduling point in
  * the sim build) and then includes this file. Each operation runs the point first and
  * then the C11 atomic, so in the sim the scheduler may switch fibers before any atomic. */
 #ifndef TWIN_ATOMIC_OPS_H
@@ -9,6 +9,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <twin/atomic_types.h>
 
 #ifndef TW_ATOMIC_POINT
@@ -40,28 +41,28 @@ typedef enum tw_atomic_kind {
 /* Operations common to every atomic type. */
 #define TW_ATOMIC_DEFINE_BASE(name, T)                                                        \
     static inline T tw_atomic_load_##name(tw_atomic_##name *a, tw_order order) {              \
-        TW_ATOMIC_POINT(tw_atomic_kind_load);                                                  \
+        TW_ATOMIC_POINT(tw_atomic_kind_load, a);                                                  \
         return atomic_load_explicit(&a->raw, TW_MO(order));                                    \
     }                                                                                          \
     static inline void tw_atomic_store_##name(tw_atomic_##name *a, T value, tw_order order) { \
-        TW_ATOMIC_POINT(tw_atomic_kind_store);                                                 \
+        TW_ATOMIC_POINT(tw_atomic_kind_store, a);                                                 \
         atomic_store_explicit(&a->raw, value, TW_MO(order));                                   \
     }                                                                                          \
     static inline T tw_atomic_exchange_##name(tw_atomic_##name *a, T value, tw_order order) { \
-        TW_ATOMIC_POINT(tw_atomic_kind_exchange);                                              \
+        TW_ATOMIC_POINT(tw_atomic_kind_exchange, a);                                              \
         return atomic_exchange_explicit(&a->raw, value, TW_MO(order));                         \
     }                                                                                          \
     /* On failure *expected receives the current value, as in C11. */                        \
     static inline bool tw_atomic_cas_strong_##name(tw_atomic_##name *a, T *expected, T desired,\
                                                    tw_order success, tw_order failure) {      \
-        TW_ATOMIC_POINT(tw_atomic_kind_cas);                                                   \
+        TW_ATOMIC_POINT(tw_atomic_kind_cas, a);                                                   \
         return atomic_compare_exchange_strong_explicit(&a->raw, expected, desired,             \
                                                        TW_MO(success), TW_MO(failure));        \
     }                                                                                          \
     /* May fail spuriously (the sim injects such failures), so call it in a loop. */          \
     static inline bool tw_atomic_cas_weak_##name(tw_atomic_##name *a, T *expected, T desired,  \
                                                  tw_order success, tw_order failure) {        \
-        TW_ATOMIC_POINT(tw_atomic_kind_cas);                                                   \
+        TW_ATOMIC_POINT(tw_atomic_kind_cas, a);                                                   \
         if (TW_ATOMIC_CAS_WEAK_SPURIOUS()) {                                                   \
             *expected = atomic_load_explicit(&a->raw, TW_MO(failure));                         \
             return false;                                                                      \
@@ -74,7 +75,7 @@ typedef enum tw_atomic_kind {
 #define TW_ATOMIC_DEFINE_RMW(name, T, op)                                                     \
     static inline T tw_atomic_fetch_##op##_##name(tw_atomic_##name *a, T value,               \
                                                   tw_order order) {                           \
-        TW_ATOMIC_POINT(tw_atomic_kind_rmw);                                                   \
+        TW_ATOMIC_POINT(tw_atomic_kind_rmw, a);                                                   \
         return atomic_fetch_##op##_explicit(&a->raw, value, TW_MO(order));                     \
     }
 
@@ -93,7 +94,7 @@ TW_ATOMIC_DEFINE_INT(usize, uintptr_t)
 TW_ATOMIC_DEFINE_BASE(ptr, void *)
 
 static inline void tw_atomic_fence(tw_order order) {
-    TW_ATOMIC_POINT(tw_atomic_kind_fence);
+    TW_ATOMIC_POINT(tw_atomic_kind_fence, NULL);
     atomic_thread_fence(TW_MO(order));
 }
 

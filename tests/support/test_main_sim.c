@@ -15,7 +15,7 @@
 #define TW_TEST_SEEDS_DEFAULT 1000u
 
 static const char usage_format[] =
-    "usage: %s [--seeds N] [--seed-first N] [--strategy random|pct|seeded]\n"
+    "usage: %s [--seeds N] [--seed-first N] [--strategy random|pct|pos|seeded]\n"
     "          [--seed N] [--plant NAME] [--net-corruption] [--large]\n"
     "          [--expect-failure lost_wakeup|deadlock|panic|steps_exceeded|any]\n"
     "          [--expect-message TEXT]\n"
@@ -82,7 +82,7 @@ static int parse(int argc, char **argv, runner_flags *f) {
             f->seed_one_given = true;
         } else if (strcmp(flag, "--strategy") == 0) {
             if (!tw_sim_strategy_parse(value, &f->strategy)) {
-                return usage(argv[0], "--strategy takes random, pct or seeded, not", value);
+                return usage(argv[0], "--strategy takes random, pct, pos or seeded, not", value);
             }
         } else if (strcmp(flag, "--plant") == 0) {
             if (!tw_test_plant_select(value)) {

@@ -2,7 +2,7 @@
 #ifndef TWIN_OS_ATOMIC_BACKEND_H
 #define TWIN_OS_ATOMIC_BACKEND_H
 
-#define TW_ATOMIC_POINT(kind) ((void)0)
+#define TW_ATOMIC_POINT(kind, object) ((void)0)
 #define TW_ATOMIC_CAS_WEAK_SPURIOUS() 0
 
 /* A hint to the CPU inside a spin loop. */

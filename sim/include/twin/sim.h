@@ -31,9 +31,10 @@
 #define TW_SIM_MESSAGE_SIZE 2048u
 
 typedef enum tw_sim_strategy {
-    tw_sim_strategy_seeded = 0, /* the seed picks random or pct */
+    tw_sim_strategy_seeded = 0, /* the seed picks random, pct or pos */
     tw_sim_strategy_random,     /* at each point, switch with a per-run probability */
     tw_sim_strategy_pct,        /* probabilistic concurrency testing, Burckhardt et al. 2010 */
+    tw_sim_strategy_pos,        /* partial-order sampling, Yuan et al. 2018 */
 } tw_sim_strategy;
 
 /* One stream of decisions per purpose, so a new decision in one place does not shift
@@ -201,8 +202,11 @@ typedef struct tw_sim_resource_options {
 typedef struct tw_sim_options {
     uint64_t seed;
     tw_sim_strategy strategy;
-    uint32_t pct_depth;          /* change points; 0: drawn from the seed (1..3) */
-    uint64_t pct_steps_expected; /* 0: TW_SIM_PCT_STEPS_EXPECTED_DEFAULT */
+    uint32_t pct_depth;          /* the paper's d: d - 1 priority change points (d = 1: none);
+                                    0: drawn from the seed (1..4) */
+    uint64_t pct_steps_expected; /* the paper's k, the run's length in scheduling points, over
+                                    which change points fall (twin-sim measures it with a
+                                    calibration run); 0: TW_SIM_PCT_STEPS_EXPECTED_DEFAULT */
     uint32_t switch_shift;       /* random: switch with probability 2^-shift; 0: drawn (1..7) */
     int32_t spurious_shift;      /* spurious futex wakes and weak-CAS failures with
                                     probability 2^-shift; 0: drawn; -1: off */
@@ -217,7 +221,8 @@ typedef struct tw_sim_report {
     tw_sim_outcome outcome;
     uint64_t seed;
     tw_sim_strategy strategy; /* as resolved */
-    uint32_t pct_depth;
+    uint32_t pct_depth;          /* pct: the paper's d */
+    uint64_t pct_steps_expected; /* pct: the paper's k, as used */
     uint32_t switch_shift;
     int32_t spurious_shift; /* -1: off */
     uint64_t steps;
@@ -270,6 +275,9 @@ bool tw_sim_active(void);
 /* Inside a run: fail it now with a message (a checker's verdict). */
 _Noreturn void tw_sim_fail(const char *message);
 
+/* The strategy a run with these options will use (the seed's draw for seeded), without
+ * running it. */
+tw_sim_strategy tw_sim_strategy_resolve(const tw_sim_options *options);
 const char *tw_sim_strategy_name(tw_sim_strategy strategy);
 bool tw_sim_strategy_parse(const char *text, tw_sim_strategy *strategy);
 const char *tw_sim_outcome_name(tw_sim_outcome outcome);
