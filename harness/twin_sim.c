@@ -65,6 +65,8 @@ static const char help[] =
     "  --jobs J         run the sweep in J processes on this machine (default 1)\n"
     "  --time-budget S  start no seed after S seconds of wall time; the summary says how far\n"
     "                   it got\n"
+    "  --stop-at-failure  each job of a sweep stops at its first failing seed (with --jobs 1,\n"
+    "                   the sweep stops there: the summary's wall time is the time to it)\n"
     "  --reach-all      fail the sweep if a reachability marker (a rare path the code marks)\n"
     "                   was reached by no seed; every sweep prints how many seeds reached each\n"
     "  --strategy S     scheduler: random, pct, pos, or seeded (the seed picks; default)\n"
@@ -110,6 +112,7 @@ typedef struct flags {
     const char *shrink_path;
     const char *plant;
     bool reach_all;
+    bool stop_at_failure; /* a sweep's jobs each stop at their first failing seed */
     bool nondeterministic; /* test-only (twin-sim-planted): a deliberately nondeterministic run */
 } flags;
 
@@ -178,6 +181,10 @@ static int parse_flags(int argc, char **argv, flags *f) {
 #endif
         if (strcmp(flag, "--reach-all") == 0) {
             f->reach_all = true;
+            continue;
+        }
+        if (strcmp(flag, "--stop-at-failure") == 0) {
+            f->stop_at_failure = true;
             continue;
         }
         if (i + 1 >= argc) return usage_error("%s needs a value", flag);
@@ -273,9 +280,10 @@ static int parse_flags(int argc, char **argv, flags *f) {
         return usage_error("%s", "--shrink replays its own file: use it without --replay, --record "
                                  "and --twice");
     }
-    if (!f->seeds_given && (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0 || f->reach_all)) {
-        return usage_error("%s", "--shard, --jobs, --time-budget and --reach-all are for a sweep: add "
-                                 "--seeds COUNT");
+    if (!f->seeds_given &&
+        (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0 || f->reach_all || f->stop_at_failure)) {
+        return usage_error("%s", "--shard, --jobs, --time-budget, --reach-all and --stop-at-failure are "
+                                 "for a sweep: add --seeds COUNT");
     }
     if (f->seeds_given && !f->seed_given) f->seed = 1;
     return 0;
@@ -757,6 +765,7 @@ static void sweep_worker(const char *program, const flags *f, uint64_t job, uint
             if (!batch_flush(fd, batch, &used)) break;
             flushed_ns = now_ns;
         }
+        if (record.text_size > 0 && f->stop_at_failure) break;
         if (position > UINT64_MAX - stride) break;
     }
     (void)batch_flush(fd, batch, &used);
@@ -880,8 +889,13 @@ static int run_sweep(const char *program, const flags *f) {
     }
     double wall_s = (double)wall_ns / (double)NS_PER_S;
     if (totals.ran < shard_seeds && crashed == 0) {
-        printf("twin-sim: the time budget (%" PRIu64 " s) ended the sweep after %" PRIu64 " of %" PRIu64
-               " seeds\n", f->time_budget_s, totals.ran, shard_seeds);
+        if (f->stop_at_failure && totals.safety + totals.liveness > 0) {
+            printf("twin-sim: stopped at the first failure after %" PRIu64 " of %" PRIu64 " seeds\n",
+                   totals.ran, shard_seeds);
+        } else {
+            printf("twin-sim: the time budget (%" PRIu64 " s) ended the sweep after %" PRIu64 " of %" PRIu64
+                   " seeds\n", f->time_budget_s, totals.ran, shard_seeds);
+        }
     }
     if (crashed > 0) {
         printf("twin-sim: %" PRIu64 " job(s) died before finishing; %" PRIu64 " of %" PRIu64
@@ -890,7 +904,7 @@ static int run_sweep(const char *program, const flags *f) {
     }
     printf("twin-sim: workload=%s seeds %" PRIu64 "..%" PRIu64 " shard %" PRIu64 "/%" PRIu64
            ": %" PRIu64 " run, %" PRIu64 " passed, %" PRIu64 " failed (%" PRIu64 " safety, %" PRIu64
-           " liveness)%s, %" PRIu64 " steps, wall %.1f s, %.1f seeds/s, sweep_hash=%016" PRIx64 "\n",
+           " liveness)%s, %" PRIu64 " steps, wall %.3f s, %.1f seeds/s, sweep_hash=%016" PRIx64 "\n",
            f->workload->name, f->seed, f->seed + f->seeds - 1, f->shard_index, f->shard_count,
            totals.ran, totals.ran - totals.safety - totals.liveness, totals.safety + totals.liveness,
            totals.safety, totals.liveness, f->twice ? " (each run twice)" : "", totals.steps, wall_s,
