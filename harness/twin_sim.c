@@ -80,7 +80,8 @@ static const char help[] =
     "  --record FILE    write the run's decisions to FILE (one seed only)\n"
     "  --shrink FILE    FILE holds the decisions of a failing run (--record): delete and zero\n"
     "                   them while the run still fails the same way, write FILE.min, and\n"
-    "                   replay it once more to check\n"
+    "                   replay it once more to check (at most 5000 runs, and --time-budget\n"
+    "                   seconds: 60 unless given)\n"
     "  --trace FILE     write the run as Chrome trace-event JSON (open it in ui.perfetto.dev):\n"
     "                   a track per fiber, connection and node, faults as instant events\n"
     "  --replay FILE    take decisions from FILE, then from the seed\n"
@@ -280,8 +281,9 @@ static int parse_flags(int argc, char **argv, flags *f) {
         return usage_error("%s", "--shrink replays its own file: use it without --replay, --record "
                                  "and --twice");
     }
-    if (!f->seeds_given &&
-        (f->shard_count != 1 || f->jobs != 1 || f->time_budget_s != 0 || f->reach_all || f->stop_at_failure)) {
+    if (!f->seeds_given && (f->shard_count != 1 || f->jobs != 1 ||
+                            (f->time_budget_s != 0 && f->shrink_path == NULL) || f->reach_all ||
+                            f->stop_at_failure)) {
         return usage_error("%s", "--shard, --jobs, --time-budget, --reach-all and --stop-at-failure are "
                                  "for a sweep: add --seeds COUNT");
     }
@@ -547,6 +549,7 @@ static int run_one(const char *program, const flags *f) {
 /* ---- shrinking a failing run's decisions ---- */
 
 #define SHRINK_RUNS_MAX 5000u
+#define SHRINK_TIME_BUDGET_S_DEFAULT 60u
 #define SHRINK_SHAPE_SIZE 160u
 
 /* A failure's shape: its verdict, outcome and message with every number made '#', so that
@@ -569,7 +572,13 @@ typedef struct shrinker {
     seed_result *r;
     char target[SHRINK_SHAPE_SIZE];
     uint64_t runs;
+    uint64_t deadline_ns;
 } shrinker;
+
+/* Whether the shrinker may try another run: within its run count and its time. */
+static bool shrink_more(const shrinker *s) {
+    return s->runs < SHRINK_RUNS_MAX && wall_now_ns() < s->deadline_ns;
+}
 
 /* Replays decisions; true when the run fails the way the original did. */
 static bool shrink_try(shrinker *s, const tw_sim_decision *decisions, size_t count) {
@@ -592,7 +601,8 @@ static int run_shrink(const flags *f) {
         return TWIN_SIM_EXIT_USAGE;
     }
     tw_sim_decision *trial = malloc((count == 0 ? 1 : count) * sizeof(*trial));
-    shrinker s = {.f = f, .r = calloc(1, sizeof(seed_result))};
+    uint64_t budget_s = f->time_budget_s != 0 ? f->time_budget_s : SHRINK_TIME_BUDGET_S_DEFAULT;
+    shrinker s = {.f = f, .r = calloc(1, sizeof(seed_result)), .deadline_ns = wall_now_ns() + budget_s * NS_PER_S};
     TW_ASSERT_MSG(trial != NULL && s.r != NULL, "twin-sim: out of memory");
     size_t original = count;
     s.runs++;
@@ -611,10 +621,10 @@ static int run_shrink(const flags *f) {
     /* Delete chunks, halving their size; then zero values one by one; until a pass finds
      * nothing more, or the run budget is spent. */
     bool progress = true;
-    while (progress && s.runs < SHRINK_RUNS_MAX) {
+    while (progress && shrink_more(&s)) {
         progress = false;
-        for (size_t chunk = count / 2 > 0 ? count / 2 : 1; chunk >= 1 && s.runs < SHRINK_RUNS_MAX; chunk /= 2) {
-            for (size_t at = 0; at < count && s.runs < SHRINK_RUNS_MAX;) {
+        for (size_t chunk = count / 2 > 0 ? count / 2 : 1; chunk >= 1 && shrink_more(&s); chunk /= 2) {
+            for (size_t at = 0; at < count && shrink_more(&s);) {
                 size_t cut = at + chunk <= count ? chunk : count - at;
                 memcpy(trial, decisions, at * sizeof(*trial));
                 memcpy(trial + at, decisions + at + cut, (count - at - cut) * sizeof(*trial));
@@ -629,7 +639,7 @@ static int run_shrink(const flags *f) {
             }
             if (chunk == 1) break;
         }
-        for (size_t i = 0; i < count && s.runs < SHRINK_RUNS_MAX; i++) {
+        for (size_t i = 0; i < count && shrink_more(&s); i++) {
             if (decisions[i].value == 0) continue;
             uint64_t value = decisions[i].value;
             decisions[i].value = 0;
@@ -659,7 +669,9 @@ static int run_shrink(const flags *f) {
         rc = TWIN_SIM_EXIT_SAFETY;
     } else {
         printf("twin-sim: shrank %zu decisions to %zu (%" PRIu64 " not zero) in %" PRIu64
-               " runs; %s still fails as: %s\n", original, count, nonzero, s.runs, out_path, s.target);
+               " runs%s; %s still fails as: %s\n", original, count, nonzero, s.runs,
+               shrink_more(&s) ? "" : " (its budget ran out: a longer --time-budget may shrink it more)",
+               out_path, s.target);
         printf("replay it: twin-sim --workload %s --seed %" PRIu64 " --replay %s (with the same "
                "options)\n", f->workload->name, f->seed, out_path);
     }

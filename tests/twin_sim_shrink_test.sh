@@ -7,10 +7,10 @@ planted="$1"
 fail=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAILED: $1"; fail=1; fi; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-repro=$("$planted" --plant client_demux_no_rebase --seeds 200 | sed -n 's/^repro: //p' | head -1)
+repro=$("$planted" --plant client_demux_no_rebase --seeds 200 --large 0 --faults 0 --clients 1 --users 4 --stop-at-failure | sed -n 's/^repro: //p' | head -1)
 check "the planted bug fails within 200 seeds" '[ -n "$repro" ]'
 $repro --record "$tmp/run.decisions" >/dev/null
-out=$($repro --shrink "$tmp/run.decisions"); rc=$?
+out=$($repro --shrink "$tmp/run.decisions" --time-budget 5); rc=$?
 line=$(grep '^twin-sim: shrank' <<<"$out")
 echo "$line"
 before=$(sed -n 's/^twin-sim: shrank \([0-9]*\) decisions to \([0-9]*\) .*/\1/p' <<<"$line")
