@@ -156,9 +156,9 @@ bool tw_trace_chrome_write(const tw_sim_trace *trace, const char *path, const ch
             }
             break;
         case tw_sim_trace_decision:
-            /* A resource fault that struck (1 in N: value 0) is worth a mark; network faults
-             * show as the connections' events, and the rest would bury the timeline. */
-            if (e->detail == tw_sim_purpose_resources && e->b == 0) {
+            /* A resource fault that struck (1 in N: the last value) is worth a mark; network
+             * faults show as the connections' events, and the rest would bury the timeline. */
+            if (e->detail == tw_sim_purpose_resources && e->b + 1 == e->a) {
                 instant(&w, TRACE_PID_FIBERS, e->fiber, step, "fault", "resource fault", virtual_ns,
                         "\"bound\":%" PRIu64 ",\"value\":%" PRIu64 ",\"at\":\"%s:%" PRIu32 "\"",
                         e->a, e->b, e->file != NULL ? e->file : "?", e->line);

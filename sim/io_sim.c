@@ -224,7 +224,7 @@ static tw_result error_result(tw_loop_error error) {
 /* True with probability 1 in one_in (never when one_in is 0). */
 static bool chance(tw_sim_net *net, uint64_t one_in) {
     (void)net;
-    return one_in != 0 && tw_sim_decide(tw_sim_purpose_faults, one_in) == 0;
+    return one_in != 0 && tw_sim_rare(tw_sim_decide(tw_sim_purpose_faults, one_in), one_in);
 }
 
 static void trace_net(tw_sim_net *net, enum net_event_kind kind, uint64_t a, uint64_t b) {
@@ -768,7 +768,7 @@ static bool cancel_target(tw_sim_net *net, tw_completion *target) {
 
 /* A seeded resource fault of the world's options (1 in one_in; never when 0). */
 static bool resource_fault(uint64_t one_in) {
-    return one_in != 0 && tw_sim_decide(tw_sim_purpose_resources, one_in) == 0;
+    return one_in != 0 && tw_sim_rare(tw_sim_decide(tw_sim_purpose_resources, one_in), one_in);
 }
 
 bool tw_io_submit(tw_io *io, tw_completion *completion) {

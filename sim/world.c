@@ -423,7 +423,8 @@ static void schedule_point(tw_sim_world *world, uint32_t kind, const void *objec
         }
         next = pct_highest(world);
     } else if (world->runnable_count > 1 &&
-               world_decide(world, tw_sim_purpose_scheduler, world->switch_bound) == 0) {
+               tw_sim_rare(world_decide(world, tw_sim_purpose_scheduler, world->switch_bound),
+                           world->switch_bound)) {
         next = random_other(world, self);
     }
     switch_to(world, self, next);
@@ -454,7 +455,9 @@ void tw_sim_spin_point(void) {
 bool tw_sim_cas_weak_spurious(void) {
     tw_sim_world *world = world_current;
     if (world == NULL || world->running == NULL || world->spurious_bound == 0) return false;
-    if (world_decide(world, tw_sim_purpose_faults, world->spurious_bound) != 0) return false;
+    if (!tw_sim_rare(world_decide(world, tw_sim_purpose_faults, world->spurious_bound), world->spurious_bound)) {
+        return false;
+    }
     world->report->cas_spurious_failures++;
     return true;
 }
@@ -557,7 +560,7 @@ tw_os_result tw_thread_spawn(tw_thread *thread, const tw_thread_options *options
     uint64_t call = ++world->report->spawns;
     uint64_t one_in = world->options.resources.spawn_fail_one_in;
     if (call == world->options.resources.spawn_fail_at ||
-        (one_in != 0 && tw_sim_decide(tw_sim_purpose_resources, one_in) == 0)) {
+        (one_in != 0 && tw_sim_rare(tw_sim_decide(tw_sim_purpose_resources, one_in), one_in))) {
         world->report->spawns_failed++;
         schedule_point(world, tw_sim_point_spawn, NULL); /* a failed spawn is a system call too */
         return tw_os_system_resources;
@@ -655,7 +658,8 @@ tw_os_result tw_futex_wait(tw_atomic_u32 *word, uint32_t expected, uint64_t time
     if (atomic_load_explicit(&word->raw, memory_order_acquire) != expected) {
         result = tw_os_value_changed;
     } else if (world->spurious_bound != 0 &&
-               world_decide(world, tw_sim_purpose_faults, world->spurious_bound) == 0) {
+               tw_sim_rare(world_decide(world, tw_sim_purpose_faults, world->spurious_bound),
+                           world->spurious_bound)) {
         world->report->spurious_wakes++;
         result = tw_os_ok;
     } else if (timeout_ns == 0) {
@@ -768,7 +772,7 @@ void *tw_allocate(size_t size_bytes) {
         uint64_t one_in = world->options.resources.allocation_fail_one_in;
         if (call == world->options.resources.allocation_fail_at ||
             (one_in != 0 && world->running != NULL &&
-             tw_sim_decide(tw_sim_purpose_resources, one_in) == 0)) {
+             tw_sim_rare(tw_sim_decide(tw_sim_purpose_resources, one_in), one_in))) {
             world->report->allocations_failed++;
             return NULL;
         }

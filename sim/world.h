@@ -113,6 +113,10 @@ struct tw_sim_world {
 /* The running world of this OS thread, or NULL. */
 tw_sim_world *tw_sim_world_current(void);
 
+/* Whether a "1 in one_in" draw came out rare: the last value, never 0, so that 0 (what a
+ * shrunk recording fills in) always means the common, quiet outcome: no fault, no switch. */
+static inline bool tw_sim_rare(uint64_t value, uint64_t one_in) { return value + 1 == one_in; }
+
 void tw_sim_event_schedule(tw_sim_world *world, tw_sim_event *event, uint64_t time_ns);
 void tw_sim_event_cancel(tw_sim_world *world, tw_sim_event *event);
 
