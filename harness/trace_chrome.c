@@ -69,12 +69,35 @@ static void instant(writer *w, int pid, uint64_t tid, uint64_t step, const char 
     fputs("}}", w->file);
 }
 
-static void slice(writer *w, char phase, uint64_t tid, uint64_t step, uint64_t virtual_ns) {
+/* A fiber's running slice as one complete ("X") event: a viewer never has to pair a begin with
+ * an end. A slice of zero steps (switched in and out at one step) is left out: viewers that
+ * turn X events into begin/end pairs mis-nest them, and the fiber's instant events remain. */
+typedef struct slice_open {
+    uint64_t fiber; /* 0: none running */
+    uint64_t step;
+    uint64_t virtual_ns;
+} slice_open;
+
+static void slice_begin(slice_open *open, uint64_t fiber, uint64_t step, uint64_t virtual_ns) {
+    TW_ASSERT(open->fiber == 0);
+    TW_ASSERT(fiber != 0);
+    *open = (slice_open){.fiber = fiber, .step = step, .virtual_ns = virtual_ns};
+}
+
+static void slice_end(writer *w, slice_open *open, uint64_t step, uint64_t virtual_ns) {
+    TW_ASSERT(open->fiber != 0);
+    TW_ASSERT(step >= open->step && virtual_ns >= open->virtual_ns);
+    if (step == open->step) {
+        open->fiber = 0;
+        return;
+    }
     event_begin(w);
     fprintf(w->file,
-            "{\"ph\":\"%c\",\"pid\":%d,\"tid\":%" PRIu64 ",\"ts\":%" PRIu64
-            ",\"name\":\"running\",\"cat\":\"fiber\",\"args\":{\"virtual_ns\":%" PRIu64 "}}",
-            phase, TRACE_PID_FIBERS, tid, step, virtual_ns);
+            "{\"ph\":\"X\",\"pid\":%d,\"tid\":%" PRIu64 ",\"ts\":%" PRIu64 ",\"dur\":%" PRIu64
+            ",\"name\":\"running\",\"cat\":\"fiber\",\"args\":{\"virtual_ns\":%" PRIu64
+            ",\"virtual_ns_end\":%" PRIu64 "}}",
+            TRACE_PID_FIBERS, open->fiber, open->step, step - open->step, open->virtual_ns, virtual_ns);
+    open->fiber = 0;
 }
 
 static const char *net_event_name(uint32_t kind) {
@@ -111,9 +134,9 @@ bool tw_trace_chrome_write(const tw_sim_trace *trace, const char *path, const ch
     metadata(&w, TRACE_PID_WORLD, 0, "process_name", "world");
 
     uint64_t virtual_ns = 0;
-    uint64_t running = 1; /* the main fiber runs first */
     uint64_t step = 0;
-    slice(&w, 'B', running, 0, 0);
+    slice_open running = {0};
+    slice_begin(&running, 1, 0, 0); /* the main fiber runs first */
     static uint8_t connection_named[TRACE_CONNECTIONS_MAX];
     memset(connection_named, 0, sizeof(connection_named));
     for (size_t i = 0; i < trace->count; i++) {
@@ -121,15 +144,11 @@ bool tw_trace_chrome_write(const tw_sim_trace *trace, const char *path, const ch
         step = e->step;
         switch ((tw_sim_trace_kind)e->kind) {
         case tw_sim_trace_switch:
-            if (running != 0) slice(&w, 'E', running, step, virtual_ns);
-            running = e->b;
-            slice(&w, 'B', running, step, virtual_ns);
+            if (running.fiber != 0) slice_end(&w, &running, step, virtual_ns);
+            slice_begin(&running, e->b, step, virtual_ns);
             break;
         case tw_sim_trace_exit:
-            if (running == e->a) {
-                slice(&w, 'E', running, step, virtual_ns);
-                running = 0;
-            }
+            if (running.fiber == e->a) slice_end(&w, &running, step, virtual_ns);
             instant(&w, TRACE_PID_FIBERS, e->a, step, "fiber", "exit", virtual_ns, NULL);
             break;
         case tw_sim_trace_spawn: {
@@ -197,7 +216,7 @@ bool tw_trace_chrome_write(const tw_sim_trace *trace, const char *path, const ch
         }
         }
     }
-    if (running != 0) slice(&w, 'E', running, step, virtual_ns);
+    if (running.fiber != 0) slice_end(&w, &running, step, virtual_ns);
     metadata(&w, TRACE_PID_WORLD, 1, "thread_name", "virtual clock");
     metadata(&w, TRACE_PID_WORLD, 2, "thread_name", "heal");
     metadata(&w, TRACE_PID_WORLD, 3, "thread_name", "connects and closes");

@@ -1,5 +1,5 @@
-/* twin harness: a run's trace as Chrome trace-event JSON, which Perfetto
- * (ui.perfetto.dev) and chrome://tracing open.
+/* twin harness: a run's trace as Chrome trace-event JSON, the format Perfetto
+ * (ui.perfetto.dev) opens; scripts/view-trace loads it in speedscope, offline.
  *
  * Tracks: a process "fibers" with a thread per fiber (its running slices, spawns, exits,
  * futex waits and wakes, and the resource faults that struck it, with the source line that

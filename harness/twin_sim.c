@@ -524,7 +524,7 @@ static int run_one(const char *program, const flags *f) {
             rc = TWIN_SIM_EXIT_SAFETY;
         } else {
             printf("twin-sim: wrote the run's %zu trace entries to %s as Chrome trace-event JSON "
-                   "(open it in ui.perfetto.dev)%s%s\n", trace.count, f->trace_path,
+                   "(open it in ui.perfetto.dev, or offline: ./scripts/view-trace FILE)%s%s\n", trace.count, f->trace_path,
                    error[0] != '\0' ? "; " : "", error);
         }
     }

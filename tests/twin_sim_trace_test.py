@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """twin-sim --trace writes Chrome trace-event JSON that a viewer can load: valid JSON with a
-traceEvents list; every fiber, connection and node track named; running slices that begin
-and end in pairs, in time order, one at a time (one fiber runs at a time); faults as
+traceEvents list; every fiber, connection and node track named; running slices as complete
+events, one after another (one fiber runs at a time); faults as
 instant events; the same seed writes the same file.
     twin_sim_trace_test.py TWIN_SIM"""
 import json, subprocess, sys, tempfile, os
-from collections import Counter, defaultdict
+from collections import Counter
 
 sim = sys.argv[1]
 failures = 0
@@ -29,22 +29,16 @@ with tempfile.TemporaryDirectory() as tmp:
           "fiber 1 (main)" in names and any("(server)" in n for n in names)
           and any("(client-io)" in n for n in names) and any("(pool-worker)" in n for n in names))
     check("connection tracks are named", any(n.startswith("connection ") for n in names))
-    depth = defaultdict(int)
-    last = defaultdict(int)
-    running = 0
-    ordered = True
-    single = True
-    for e in events:
-        if e["ph"] not in "BE":
-            continue
-        key = (e["pid"], e["tid"])
-        depth[key] += 1 if e["ph"] == "B" else -1
-        running += 1 if e["ph"] == "B" else -1
-        ordered = ordered and e["ts"] >= last[key] and depth[key] in (0, 1)
-        single = single and running in (0, 1)
-        last[key] = e["ts"]
-    check("running slices pair up and run in order on each fiber", ordered and all(v == 0 for v in depth.values()))
-    check("one fiber runs at a time", single)
+    slices = [e for e in events if e["ph"] == "X"]
+    check("running slices are complete events of at least one step (%d), no begin/end pairs" % len(slices),
+          len(slices) > 0 and all(e["name"] == "running" and e["dur"] > 0 for e in slices)
+          and not any(e["ph"] in "BE" for e in events))
+    # One fiber runs at a time: in file order each slice starts at or after the end of the one
+    # before it (slices of zero steps are left out), and virtual time does not run backwards.
+    joined = all(b["ts"] >= a["ts"] + a["dur"] for a, b in zip(slices, slices[1:]))
+    forward = all(e["args"]["virtual_ns_end"] >= e["args"]["virtual_ns"] for e in slices)
+    check("slices follow one another without overlap, virtual time forward", joined and forward)
+    check("more than one fiber runs", len({e["tid"] for e in slices}) > 1)
     faults = [e for e in events if e.get("cat") == "fault"]
     check("faults are instant events (%d: %s)" % (len(faults), dict(Counter(e["name"] for e in faults))),
           len(faults) > 0 and all(e["ph"] == "i" for e in faults))
