@@ -24,6 +24,7 @@
 #include <twin/sim.h>
 
 #include "driver.h"
+#include "fuzz_world.h"
 #include "trace_chrome.h"
 #include "workload.h"
 
@@ -109,6 +110,9 @@ typedef struct flags {
     uint64_t steps_max;
     const char *record_path;
     const char *replay_path;
+    const uint8_t *replay_bytes; /* --replay of a fuzzer's input: its decision bytes */
+    size_t replay_bytes_count;
+    bool workload_given;
     const char *trace_path;
     const char *shrink_path;
     const char *plant;
@@ -149,6 +153,7 @@ static int parse_flags(int argc, char **argv, flags *f) {
     /* The workload first: its options are flags too. */
     for (int i = 1; i + 1 < argc; i++) {
         if (strcmp(argv[i], "--workload") == 0) {
+            f->workload_given = true;
             f->workload = tw_workload_find(argv[i + 1]);
             if (f->workload == NULL) {
                 char names[256] = "";
@@ -390,6 +395,21 @@ static void format_repro(const char *program, const flags *f, const seed_result 
     if (f->twice && used < size) (void)snprintf(out + used, size - used, " --twice");
 }
 
+/* "#! world: --workload W --seed S --strategy X --option value ...": a recording's first
+ * line, which names its world for the fuzz target and for twin-sim --replay (fuzz_world.h). */
+static void format_world_line(const flags *f, const seed_result *r, char *out, size_t size) {
+    tw_fuzz_world world = {.workload = f->workload, .seed = r->run.report.seed,
+                           .strategy = r->run.report.strategy, .steps_max = f->steps_max};
+    memcpy(world.values, r->values, sizeof(world.values));
+    if (world.strategy == tw_sim_strategy_pct) {
+        world.pct_depth = r->run.report.pct_depth;
+        world.pct_steps = r->run.report.pct_steps_expected;
+    }
+    char flags_text[TWIN_SIM_OPTIONS_SIZE];
+    tw_fuzz_world_format(&world, flags_text, sizeof(flags_text));
+    snprintf(out, size, "%s%s", TW_FUZZ_WORLD_LINE, flags_text);
+}
+
 static void format_options_line(const flags *f, uint64_t seed, const uint64_t *values, char *out,
                                 size_t size) {
     char options[TWIN_SIM_OPTIONS_SIZE];
@@ -471,7 +491,10 @@ static void print_summary(const flags *f, const seed_result *r) {
 static int run_one(const char *program, const flags *f) {
     tw_sim_source source = {.kind = tw_sim_source_seed};
     tw_sim_decision *replayed = NULL;
-    if (f->replay_path != NULL) {
+    if (f->replay_bytes != NULL) {
+        source = (tw_sim_source){.kind = tw_sim_source_bytes, .bytes = f->replay_bytes,
+                                 .bytes_count = f->replay_bytes_count};
+    } else if (f->replay_path != NULL) {
         char error[512];
         size_t count = 0;
         bool unrecorded_zero = false;
@@ -505,6 +528,10 @@ static int run_one(const char *program, const flags *f) {
         tw_driver_print_net(stdout, f->workload->name, &r->run.report.net);
     }
     print_summary(f, r);
+    if (f->replay_bytes != NULL) {
+        printf("replay: %s is a fuzzer's input: workload byte, 8 seed bytes, then %zu bytes of "
+               "decisions (the seed's PCG after them)\n", f->replay_path, f->replay_bytes_count);
+    }
     if (replayed != NULL) {
         const tw_sim_report *rep = &r->run.report;
         printf("replay: %" PRIu64 " decisions taken from %s (matched by purpose, fiber and ordinal), "
@@ -531,8 +558,10 @@ static int run_one(const char *program, const flags *f) {
     if (f->record_path != NULL) {
         size_t count = 0;
         tw_sim_decision *decisions = tw_sim_trace_decisions(&trace, &count);
+        char world[TWIN_SIM_LINE_SIZE];
+        format_world_line(f, r, world, sizeof(world));
         if (decisions == NULL || trace.truncated ||
-            !tw_sim_decisions_write(f->record_path, decisions, count, false)) {
+            !tw_sim_decisions_write(f->record_path, decisions, count, false, world)) {
             fprintf(stderr, "twin-sim: --record: cannot write %s\n", f->record_path);
             rc = TWIN_SIM_EXIT_SAFETY;
         } else {
@@ -659,7 +688,7 @@ static int run_shrink(const flags *f) {
     size_t read_count = 0;
     tw_sim_decision *read_back = NULL;
     bool read_zero = false;
-    if (!tw_sim_decisions_write(out_path, decisions, count, true) ||
+    if (!tw_sim_decisions_write(out_path, decisions, count, true, NULL) ||
         (read_back = tw_sim_decisions_read(out_path, &read_count, &read_zero, error, sizeof(error))) == NULL ||
         !read_zero) {
         fprintf(stderr, "twin-sim: --shrink: cannot write %s\n", out_path);
@@ -932,15 +961,73 @@ static int run_sweep(const char *program, const flags *f) {
     return exit_of(totals.safety, totals.liveness);
 }
 
+#define REPLAY_FILE_SIZE_MAX (64u * 1024u * 1024u)
+
+/* --replay FILE without --seed: the file names its world. A recording says it on its
+ * "#! world:" line; a fuzzer's input (fuzz/fuzz_simulator) carries its workload, seed and
+ * decisions as bytes (fuzz_world.h), and flags that would change that world are refused. */
+static int replay_world_adopt(flags *f, tw_fuzz_world *world, uint8_t **data_out) {
+    FILE *file = fopen(f->replay_path, "rb");
+    if (file == NULL) {
+        return usage_error("--replay: cannot open %s: %s", f->replay_path, strerror(errno));
+    }
+    uint8_t *data = malloc(REPLAY_FILE_SIZE_MAX);
+    TW_ASSERT_MSG(data != NULL, "twin-sim: out of memory");
+    size_t size = fread(data, 1, REPLAY_FILE_SIZE_MAX, file);
+    bool too_big = size == REPLAY_FILE_SIZE_MAX && fgetc(file) != EOF;
+    fclose(file);
+    *data_out = data;
+    if (too_big) return usage_error("--replay: %s is larger than %u bytes", f->replay_path, REPLAY_FILE_SIZE_MAX);
+    bool recording = tw_fuzz_world_is_recording(data, size);
+    if (recording && f->seed_given) return 0; /* the flags name the world, as before */
+    bool options_given = false;
+    for (uint32_t i = 0; i < TW_WORKLOAD_OPTIONS_MAX; i++) options_given = options_given || f->given[i];
+    if (!recording && (f->seed_given || f->strategy_given || options_given)) {
+        return usage_error("--replay: %s is a fuzzer's input, which carries its own seed, strategy "
+                           "and options: drop --seed, --strategy and the workload's options "
+                           "(--workload W reads its bytes as W's, as the fuzz target does under "
+                           "TWIN_FUZZ_WORKLOAD=W)", f->replay_path);
+    }
+    char error[TW_FUZZ_WORLD_ERROR_SIZE];
+    if (!tw_fuzz_world_read(data, size, f->replay_path, f->workload_given ? f->workload : NULL, world,
+                            error, sizeof(error))) {
+        return usage_error("--replay: %s", error);
+    }
+    f->workload = world->workload;
+    f->seed = world->seed;
+    f->seed_given = true;
+    f->strategy = world->strategy;
+    f->strategy_given = true;
+    if (f->pct_depth == 0) f->pct_depth = world->pct_depth;
+    if (f->pct_steps == 0) f->pct_steps = world->pct_steps;
+    if (f->steps_max == 0) f->steps_max = world->steps_max;
+    memcpy(f->values, world->values, sizeof(f->values));
+    for (uint32_t i = 0; i < f->workload->options_count; i++) f->given[i] = true;
+    if (world->kind == tw_fuzz_world_bytes) {
+        f->replay_bytes = world->source.bytes;
+        f->replay_bytes_count = world->source.bytes_count;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     flags f;
     int rc = parse_flags(argc, argv, &f);
     if (rc != 0) return rc;
+    tw_fuzz_world world = {0};
+    uint8_t *replay_data = NULL;
+    if (f.replay_path != NULL && !f.seeds_given) {
+        rc = replay_world_adopt(&f, &world, &replay_data);
+        if (rc != 0) return rc;
+    }
     if (!f.seed_given && !f.seeds_given) {
         /* No seed given: pick one (outside any world) and print it, so the run can be repeated. */
         if (getrandom(&f.seed, sizeof(f.seed), 0) != (ssize_t)sizeof(f.seed)) f.seed = 0;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (f.shrink_path != NULL) return run_shrink(&f);
-    return f.seeds_given ? run_sweep(argv[0], &f) : run_one(argv[0], &f);
+    rc = f.seeds_given ? run_sweep(argv[0], &f) : run_one(argv[0], &f);
+    tw_fuzz_world_free(&world);
+    free(replay_data);
+    return rc;
 }

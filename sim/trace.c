@@ -122,10 +122,11 @@ tw_sim_decision *tw_sim_trace_decisions(const tw_sim_trace *trace, size_t *count
 #define DECISIONS_UNRECORDED_ZERO "#! unrecorded: zero"
 
 bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, size_t count,
-                            bool unrecorded_zero) {
+                            bool unrecorded_zero, const char *comment) {
     TW_ASSERT(path != NULL);
     FILE *file = fopen(path, "w");
     if (file == NULL) return false;
+    if (comment != NULL) fprintf(file, "%s\n", comment);
     if (unrecorded_zero) {
         fprintf(file, DECISIONS_UNRECORDED_ZERO " (a decision not listed takes 0, not the seed's)\n");
     }
@@ -156,12 +157,21 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, bool *un
                                        size_t error_size) {
     TW_ASSERT(path != NULL && count != NULL && error != NULL);
     *count = 0;
-    bool zero = false;
     FILE *file = fopen(path, "r");
     if (file == NULL) {
         snprintf(error, error_size, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
+    tw_sim_decision *decisions = tw_sim_decisions_read_stream(file, path, count, unrecorded_zero, error, error_size);
+    fclose(file);
+    return decisions;
+}
+
+tw_sim_decision *tw_sim_decisions_read_stream(FILE *file, const char *path, size_t *count,
+                                              bool *unrecorded_zero, char *error, size_t error_size) {
+    TW_ASSERT(file != NULL && path != NULL && count != NULL && error != NULL);
+    *count = 0;
+    bool zero = false;
     size_t capacity = 1024;
     size_t used = 0;
     tw_sim_decision *decisions = malloc(capacity * sizeof(*decisions));
@@ -169,7 +179,14 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, bool *un
     size_t line_number = 0;
     while (decisions != NULL && fgets(line, sizeof(line), file) != NULL) {
         line_number++;
+        bool whole = strchr(line, '\n') != NULL || feof(file);
         if (strncmp(line, DECISIONS_UNRECORDED_ZERO, strlen(DECISIONS_UNRECORDED_ZERO)) == 0) zero = true;
+        if (line[0] == '#' && !whole) {
+            /* A long comment (twin-sim's world line): skip the rest of it. */
+            int c;
+            while ((c = fgetc(file)) != EOF && c != '\n') {}
+            continue;
+        }
         if (line[0] == '#' || line[0] == '\n') continue;
         char name[32];
         uint32_t fiber = 0;
@@ -192,7 +209,6 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, bool *un
                      "\"PURPOSE BOUND VALUE\" form must be recorded again)",
                      path, line_number, purposes);
             free(decisions);
-            fclose(file);
             return NULL;
         }
         if (used == capacity) {
@@ -205,7 +221,6 @@ tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, bool *un
         decisions[used++] = (tw_sim_decision){.purpose = purpose, .fiber = fiber, .ordinal = ordinal,
                                               .bound = bound, .value = value};
     }
-    fclose(file);
     if (decisions == NULL) {
         snprintf(error, error_size, "out of memory reading %s", path);
         return NULL;

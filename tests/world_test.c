@@ -509,7 +509,7 @@ int main(void) {
            decisions_count, report.hash, recorded_hash, report.replay_mismatches);
     /* Through a decision file, too. */
     const char *path = "world_test.decisions";
-    expect(tw_sim_decisions_write(path, decisions, decisions_count, false), "cannot write %s", path);
+    expect(tw_sim_decisions_write(path, decisions, decisions_count, false, NULL), "cannot write %s", path);
     char error[256];
     size_t read_count = 0;
     tw_sim_decision *read_back = tw_sim_decisions_read(path, &read_count, NULL, error, sizeof(error));

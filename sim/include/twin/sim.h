@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <twin/os.h>
 #include <twin/reach.h>
 
@@ -296,11 +297,16 @@ void tw_sim_trace_describe(const tw_sim_trace *trace, size_t index, char *buffer
 tw_sim_decision *tw_sim_trace_decisions(const tw_sim_trace *trace, size_t *count);
 
 /* Decision files: one "purpose fiber ordinal bound value" line each (purpose by name). A
- * recording written with unrecorded_zero starts with a directive that reading gives back. */
+ * recording written with unrecorded_zero starts with a directive that reading gives back.
+ * comment (NULL: none) is written first, as it is: lines starting with '#', which reading
+ * skips (twin-sim writes its "#! world:" line there). */
 bool tw_sim_decisions_write(const char *path, const tw_sim_decision *decisions, size_t count,
-                            bool unrecorded_zero);
+                            bool unrecorded_zero, const char *comment);
 /* Returns NULL and a message in error (what was wrong, at which line) on bad input. */
 tw_sim_decision *tw_sim_decisions_read(const char *path, size_t *count, bool *unrecorded_zero, char *error,
                                        size_t error_size);
+/* The same from an open stream (e.g. fmemopen on a fuzzer's input); path names it in messages. */
+tw_sim_decision *tw_sim_decisions_read_stream(FILE *file, const char *path, size_t *count,
+                                              bool *unrecorded_zero, char *error, size_t error_size);
 
 #endif

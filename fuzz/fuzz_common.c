@@ -1,0 +1,29 @@
+/* twin fuzz: what every target shares (see fuzz_common.h). */
+#include "fuzz_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin_test.h"
+
+static const char *plant_name;
+
+void tw_fuzz_plant_from_env(void) {
+    const char *name = getenv("TWIN_PLANT");
+    if (name == NULL || name[0] == '\0' || strcmp(name, "none") == 0) return;
+    if (!tw_test_plant_select(name)) {
+        fprintf(stderr, "fuzz: TWIN_PLANT=%s: not a planted bug of this binary; the planted "
+                        "binaries (fuzz_simulator_planted) take one of: %s\n",
+                name, tw_test_plant_names());
+        exit(2);
+    }
+    plant_name = name;
+}
+
+const char *tw_fuzz_plant_name(void) { return plant_name; }
+
+bool tw_fuzz_verbose(void) {
+    const char *verbose = getenv("TWIN_FUZZ_VERBOSE");
+    return verbose != NULL && strcmp(verbose, "1") == 0;
+}
