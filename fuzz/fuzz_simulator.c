@@ -18,7 +18,7 @@
 
 #include <twin/assert.h>
 
-#include "fuzz_common.h"
+#include "common.h"
 #include "fuzz_world.h"
 #include "workload.h"
 

@@ -1,5 +1,5 @@
-/* twin fuzz: what every target shares (see fuzz_common.h). */
-#include "fuzz_common.h"
+/* twin fuzz: what every target shares (see common.h). */
+#include "common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
