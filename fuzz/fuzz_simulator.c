@@ -24,9 +24,33 @@
 
 static const tw_workload *workload_pinned;
 
+/* TWIN_FUZZ_REACH=1: the reachability markers (include/twin/reach.h) as extra coverage for
+ * libFuzzer: a counter per marker (how often the run passed it) and one per pair of markers
+ * passed in the same run, so that an input reaching a rare state, or two rare states in one
+ * run (an eviction while a batch waits), is kept even when it covers no new line. Other
+ * engines ignore the section. */
+#define REACH_PAIRS ((size_t)tw_reach_count * (size_t)tw_reach_count)
+__attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t reach_counters[tw_reach_count + REACH_PAIRS];
+static bool reach_signal;
+
+static void reach_signal_set(const tw_sim_report *report) {
+    TW_ASSERT(report != NULL);
+    memset(reach_counters, 0, sizeof(reach_counters));
+    for (size_t i = 0; i < tw_reach_count; i++) {
+        uint32_t count = report->reached[i];
+        reach_counters[i] = (uint8_t)(count > UINT8_MAX ? UINT8_MAX : count);
+        if (count == 0) continue;
+        for (size_t j = i + 1; j < tw_reach_count; j++) {
+            if (report->reached[j] != 0) reach_counters[tw_reach_count + i * tw_reach_count + j] = 1;
+        }
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     tw_fuzz_plant_from_env();
+    const char *reach = getenv("TWIN_FUZZ_REACH");
+    reach_signal = reach != NULL && strcmp(reach, "1") == 0;
     const char *name = getenv("TWIN_FUZZ_WORKLOAD");
     if (name != NULL && name[0] != '\0') {
         workload_pinned = tw_workload_find(name);
@@ -50,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     tw_fuzz_world_result result;
     tw_fuzz_world_run(&world, NULL, &result);
+    if (reach_signal) reach_signal_set(&result.report);
     if (tw_fuzz_verbose()) {
         printf("fuzz_simulator: workload=%s seed=%llu verdict=%s steps=%llu hash=%016llx\n",
                world.workload->name, (unsigned long long)world.seed,
