@@ -688,7 +688,9 @@ static int run_shrink(const flags *f) {
     size_t read_count = 0;
     tw_sim_decision *read_back = NULL;
     bool read_zero = false;
-    if (!tw_sim_decisions_write(out_path, decisions, count, true, NULL) ||
+    char world[TWIN_SIM_LINE_SIZE];
+    format_world_line(f, s.r, world, sizeof(world));
+    if (!tw_sim_decisions_write(out_path, decisions, count, true, world) ||
         (read_back = tw_sim_decisions_read(out_path, &read_count, &read_zero, error, sizeof(error))) == NULL ||
         !read_zero) {
         fprintf(stderr, "twin-sim: --shrink: cannot write %s\n", out_path);
@@ -701,8 +703,7 @@ static int run_shrink(const flags *f) {
                " runs%s; %s still fails as: %s\n", original, count, nonzero, s.runs,
                shrink_more(&s) ? "" : " (its budget ran out: a longer --time-budget may shrink it more)",
                out_path, s.target);
-        printf("replay it: twin-sim --workload %s --seed %" PRIu64 " --replay %s (with the same "
-               "options)\n", f->workload->name, f->seed, out_path);
+        printf("replay it: twin-sim --replay %s (its first line names the world)\n", out_path);
     }
     free(read_back);
     free(trial);
@@ -963,13 +964,14 @@ static int run_sweep(const char *program, const flags *f) {
 
 #define REPLAY_FILE_SIZE_MAX (64u * 1024u * 1024u)
 
-/* --replay FILE without --seed: the file names its world. A recording says it on its
+/* --replay FILE or --shrink FILE without --seed: the file names its world. A recording says it on its
  * "#! world:" line; a fuzzer's input (fuzz/fuzz_simulator) carries its workload, seed and
  * decisions as bytes (fuzz_world.h), and flags that would change that world are refused. */
-static int replay_world_adopt(flags *f, tw_fuzz_world *world, uint8_t **data_out) {
-    FILE *file = fopen(f->replay_path, "rb");
+static int replay_world_adopt(flags *f, const char *path, tw_fuzz_world *world, uint8_t **data_out) {
+    const char *flag = path == f->shrink_path ? "--shrink" : "--replay";
+    FILE *file = fopen(path, "rb");
     if (file == NULL) {
-        return usage_error("--replay: cannot open %s: %s", f->replay_path, strerror(errno));
+        return usage_error("%s: cannot open %s: %s", flag, path, strerror(errno));
     }
     uint8_t *data = malloc(REPLAY_FILE_SIZE_MAX);
     TW_ASSERT_MSG(data != NULL, "twin-sim: out of memory");
@@ -977,21 +979,26 @@ static int replay_world_adopt(flags *f, tw_fuzz_world *world, uint8_t **data_out
     bool too_big = size == REPLAY_FILE_SIZE_MAX && fgetc(file) != EOF;
     fclose(file);
     *data_out = data;
-    if (too_big) return usage_error("--replay: %s is larger than %u bytes", f->replay_path, REPLAY_FILE_SIZE_MAX);
+    if (too_big) return usage_error("%s: %s is larger than %u bytes", flag, path, REPLAY_FILE_SIZE_MAX);
     bool recording = tw_fuzz_world_is_recording(data, size);
     if (recording && f->seed_given) return 0; /* the flags name the world, as before */
     bool options_given = false;
     for (uint32_t i = 0; i < TW_WORKLOAD_OPTIONS_MAX; i++) options_given = options_given || f->given[i];
+    if (!recording && f->shrink_path == path) {
+        return usage_error("--shrink: %s is a fuzzer's input; shrink it with the fuzzer (libFuzzer "
+                           "-minimize_crash=1, afl-tmin), or record its run first: twin-sim --replay "
+                           "%s --record run.decisions, then --shrink run.decisions", path, path);
+    }
     if (!recording && (f->seed_given || f->strategy_given || options_given)) {
         return usage_error("--replay: %s is a fuzzer's input, which carries its own seed, strategy "
                            "and options: drop --seed, --strategy and the workload's options "
                            "(--workload W reads its bytes as W's, as the fuzz target does under "
-                           "TWIN_FUZZ_WORKLOAD=W)", f->replay_path);
+                           "TWIN_FUZZ_WORKLOAD=W)", path);
     }
     char error[TW_FUZZ_WORLD_ERROR_SIZE];
-    if (!tw_fuzz_world_read(data, size, f->replay_path, f->workload_given ? f->workload : NULL, world,
+    if (!tw_fuzz_world_read(data, size, path, f->workload_given ? f->workload : NULL, world,
                             error, sizeof(error))) {
-        return usage_error("--replay: %s", error);
+        return usage_error("%s: %s", flag, error);
     }
     f->workload = world->workload;
     f->seed = world->seed;
@@ -1016,8 +1023,9 @@ int main(int argc, char **argv) {
     if (rc != 0) return rc;
     tw_fuzz_world world = {0};
     uint8_t *replay_data = NULL;
-    if (f.replay_path != NULL && !f.seeds_given) {
-        rc = replay_world_adopt(&f, &world, &replay_data);
+    const char *world_path = f.shrink_path != NULL ? f.shrink_path : f.replay_path;
+    if (world_path != NULL && !f.seeds_given) {
+        rc = replay_world_adopt(&f, world_path, &world, &replay_data);
         if (rc != 0) return rc;
     }
     if (!f.seed_given && !f.seeds_given) {
