@@ -145,7 +145,11 @@ static uint64_t decide_from_replay(tw_sim_world *world, tw_sim_purpose purpose, 
                                    uint32_t fiber, uint64_t ordinal, bool *taken) {
     *taken = false;
     tw_sim_decision key = {.purpose = purpose, .fiber = fiber, .ordinal = ordinal};
-    const tw_sim_decision *found = bsearch(&key, world->replay_sorted, world->replay_count,
+    /* An empty recording has no array at all: bsearch must not see its NULL (found by the
+     * simulator fuzz target, corpus/regressions/simulator/empty-recording). */
+    const tw_sim_decision *found =
+        world->replay_count == 0 ? NULL
+                                 : bsearch(&key, world->replay_sorted, world->replay_count,
                                            sizeof(*world->replay_sorted), decision_key_compare);
     if (found == NULL) {
         world->report->replay_missing++;
