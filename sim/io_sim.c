@@ -373,6 +373,17 @@ void tw_sim_net_heal(void) {
     uint64_t latency_base_ns = net->faults.latency_base_ns;
     uint64_t latency_jitter_ns = net->faults.latency_jitter_ns;
     net->faults = (net_faults){.latency_base_ns = latency_base_ns, .latency_jitter_ns = latency_jitter_ns};
+    /* Resource faults drawn "1 in N" stop too: a liveness check asks that the work finish
+     * once the faults are over, and a socket that may fail to open after the heal can fail
+     * every time (the simulator fuzz target found a run of 74, in
+     * corpus/regressions/simulator/liveness-socket-faults-after-heal). A fault set for the
+     * Nth call (allocation_fail_at, spawn_fail_at) is a test's, and stays. */
+    tw_sim_resource_options *resources = &world->options.resources;
+    resources->allocation_fail_one_in = 0;
+    resources->spawn_fail_one_in = 0;
+    resources->submit_full_one_in = 0;
+    resources->accept_fail_one_in = 0;
+    resources->socket_fail_one_in = 0;
     for (uint32_t i = 0; i < TW_SIM_PARTITIONS_MAX; i++) {
         if (net->partitions[i].until_ns > now_ns) net->partitions[i].until_ns = now_ns;
     }

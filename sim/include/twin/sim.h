@@ -262,7 +262,8 @@ tw_sim_outcome tw_sim_run(const tw_sim_options *options, tw_thread_fn main_fn, v
 uint64_t tw_sim_decide_at(tw_sim_purpose purpose, uint64_t bound, const char *file, uint32_t line);
 #define tw_sim_decide(purpose, bound) tw_sim_decide_at((purpose), (bound), __FILE__, __LINE__)
 /* Inside a run: the network heals for good. Every seeded fault stops (resets, refused and
- * timed-out connects, partitions, half-dead connections, partial IO, spikes, bit flips),
+ * timed-out connects, partitions, half-dead connections, partial IO, spikes, bit flips, and
+ * the resource faults drawn 1 in N: allocations, spawns, full IO queues, accepts, sockets),
  * partitions and half-dead connections end now, and what they held back is delivered
  * after the usual latency. For liveness checks: after a fault phase, the work must finish. */
 void tw_sim_net_heal(void);
