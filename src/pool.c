@@ -417,6 +417,38 @@ static pool_found thread_pop(pool_thread *self) {
     return (pool_found){0};
 }
 
+/* True while a queue holds tasks or is held by a consumer (who may put some back). */
+static bool queue_busy(tw_pool_queue *queue) {
+    return tw_atomic_load_usize(&queue->stack, tw_acquire) != 0;
+}
+
+/* Work anywhere in a shut-down pool: its queue, or any listed thread's queue or ring.
+ * Threads that left stay listed (each waits on its join event until deinit), and their
+ * queues may still hold tasks that another consumer put back. */
+static bool pool_work_left(tw_pool *pool) {
+    if (queue_busy(&pool->run_queue)) return true;
+    for (pool_thread *t = tw_atomic_load_ptr(&pool->threads, tw_acquire); t != NULL; t = t->next) {
+        if (queue_busy(&t->run_queue)) return true;
+        uint32_t head = tw_atomic_load_u32(&t->run_buffer.head, tw_acquire);
+        if (tw_atomic_load_u32(&t->run_buffer.tail, tw_acquire) != head) return true;
+    }
+    return false;
+}
+
+/* The drain's search: every listed thread's queue and ring, those that left included
+ * (thread_pop tries only as many targets as are still spawned). */
+static pool_found drain_pop(pool_thread *self) {
+    TW_ASSERT(self != NULL && self->pool != NULL);
+    TW_ASSERT(sync_state(tw_atomic_load_u32(&self->pool->sync, tw_relaxed)) == state_shutdown);
+    pool_found found = thread_pop(self);
+    for (pool_thread *t = tw_atomic_load_ptr(&self->pool->threads, tw_acquire);
+         found.task == NULL && t != NULL; t = t->next) {
+        found = buffer_consume(&self->run_buffer, &t->run_queue);
+        if (found.task == NULL && t != self) found = buffer_steal(&self->run_buffer, &t->run_buffer);
+    }
+    return found;
+}
+
 static void unregister(tw_pool *pool, pool_thread *self) {
     pool_check(pool);
     uint32_t old = tw_atomic_fetch_sub_u32(&pool->sync, sync_spawned_one, tw_release);
@@ -450,11 +482,19 @@ static void thread_main(void *arg) {
             found.task->callback(found.task);
         }
     }
-    /* Shutdown drains: run what can still be found, then leave with empty queues. */
+    /* Shutdown drains: run what can still be found, and leave only once no queue or ring
+     * of the pool holds a task. Nothing found is not enough: another consumer may hold a
+     * queue for a moment, and put back what its ring had no room for into the queue of a
+     * thread that already left (the pool fuzz target found tasks stranded that way:
+     * corpus/regressions/pool/shutdown-strands-overflow-queue). */
     for (;;) {
-        pool_found found = thread_pop(&self);
-        if (found.task == NULL) break;
-        found.task->callback(found.task);
+        pool_found found = drain_pop(&self);
+        if (found.task != NULL) {
+            found.task->callback(found.task);
+            continue;
+        }
+        if (!pool_work_left(pool)) break;
+        tw_spin_hint(); /* another thread is moving tasks: let it finish */
     }
     TW_ASSERT(tw_atomic_load_u32(&self.run_buffer.tail, tw_relaxed) ==
               tw_atomic_load_u32(&self.run_buffer.head, tw_relaxed));
