@@ -645,7 +645,11 @@ static void packet_enqueue(tw_client_context *ctx, tw_packet *packet) {
         for (tw_packet *root = ctx->pending_head; root != NULL; root = root->links.next) {
             TW_ASSERT(root->links.phase == phase_pending);
             if (root->operation != packet->operation || !root->links.batchable) continue;
-            if (root->links.batch_events + packet->links.events > ctx->events_max[operation]) continue;
+            if (TW_PLANTED(tw_plant_client_batch_full_not_fits)) {
+                if (root->links.batch_events >= ctx->events_max[operation]) continue;
+            } else if (root->links.batch_events + packet->links.events > ctx->events_max[operation]) {
+                continue;
+            }
             TW_REACHED(tw_reach_client_packet_batched);
             packet->links.phase = phase_batched;
             if (root->links.batch_tail != NULL) root->links.batch_tail->links.batch_next = packet;
@@ -790,6 +794,17 @@ static bool on_reply(tw_client_context *ctx, const tw_header *reply, const uint8
     return true;
 }
 
+/* A request (in flight or pending) of an evicted client: its root and every packet batched
+ * behind it complete with the eviction's status. */
+static void evicted_complete(tw_client_context *ctx, tw_packet *root) {
+    TW_ASSERT(ctx->evicted != tw_packet_ok);
+    if (TW_PLANTED(tw_plant_client_eviction_drops_batched)) {
+        packet_complete(ctx, root, ctx->evicted, 0, NULL, 0); /* the batch behind it is lost */
+        return;
+    }
+    list_complete(ctx, root, ctx->evicted);
+}
+
 /* Evicted: every packet, now and later, completes with the reason's status. */
 static void on_eviction(tw_client_context *ctx, uint8_t reason) {
     TW_ASSERT(ctx->evicted == tw_packet_ok && !ctx->stopping);
@@ -802,14 +817,14 @@ static void on_eviction(tw_client_context *ctx, uint8_t reason) {
     if (ctx->pending_head != NULL) TW_REACHED(tw_reach_client_evicted_pending);
     ctx->inflight = NULL;
     ctx->inflight_active = false;
-    if (inflight != NULL) list_complete(ctx, inflight, ctx->evicted);
+    if (inflight != NULL) evicted_complete(ctx, inflight);
     if (!TW_PLANTED(tw_plant_client_eviction_forgets_pending)) {
         while (ctx->pending_head != NULL) {
             tw_packet *root = ctx->pending_head;
             ctx->pending_head = root->links.next;
             if (ctx->pending_head == NULL) ctx->pending_tail = NULL;
             root->links.next = NULL;
-            list_complete(ctx, root, ctx->evicted);
+            evicted_complete(ctx, root);
         }
     }
     submitted_enqueue_all(ctx, submitted_take(ctx, NULL));

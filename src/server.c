@@ -430,11 +430,19 @@ static void on_register(tw_server *server, connection *conn, const tw_header *he
             server->stats.requests_ignored++;
             return;
         }
-        TW_REACHED(tw_reach_server_register_answered_again);
-        session_touch(server, s, conn);
-        server->stats.retries_answered++;
-        send_reply(conn, s->reply);
-        return;
+        if (TW_PLANTED(tw_plant_server_register_again_new_session)) {
+            /* A register opens a session, whatever the client had: drop the old one. */
+            s->number = 0;
+            s->connection = NULL;
+            server->sessions_count--;
+            s = NULL;
+        } else {
+            TW_REACHED(tw_reach_server_register_answered_again);
+            session_touch(server, s, conn);
+            server->stats.retries_answered++;
+            send_reply(conn, s->reply);
+            return;
+        }
     }
     evicted *was = evicted_find(server, header->client);
     if (was != NULL) *was = (evicted){0}; /* a new session: the old eviction is history */

@@ -37,6 +37,17 @@ typedef enum tw_plant {
     tw_plant_client_eviction_forgets_pending,
     /* Client: a retry after a failed connection takes a new request number. */
     tw_plant_client_retry_new_number,
+    /* Client: an eviction completes the root of each request, in flight or pending, but not
+     * the packets batched behind it (they never complete): only an eviction that lands while
+     * a request of two or more packets waits or is in flight shows it. */
+    tw_plant_client_eviction_drops_batched,
+    /* Client: a packet joins a waiting request while that request is not yet full, without
+     * checking that the packet itself still fits (the batch may overflow its limit). */
+    tw_plant_client_batch_full_not_fits,
+    /* Server: a repeated register from a client that has a session and no request yet (its
+     * retry after the register's reply was lost) opens a new session instead of getting its
+     * register reply again. */
+    tw_plant_server_register_again_new_session,
     tw_plant_count,
 } tw_plant;
 

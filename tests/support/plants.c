@@ -19,6 +19,9 @@ static const struct {
     {"client_demux_no_rebase", tw_plant_client_demux_no_rebase},
     {"client_eviction_forgets_pending", tw_plant_client_eviction_forgets_pending},
     {"client_retry_new_number", tw_plant_client_retry_new_number},
+    {"client_eviction_drops_batched", tw_plant_client_eviction_drops_batched},
+    {"client_batch_full_not_fits", tw_plant_client_batch_full_not_fits},
+    {"server_register_again_new_session", tw_plant_server_register_again_new_session},
 };
 
 _Static_assert(sizeof(plants) / sizeof(plants[0]) == tw_plant_count, "name every planted bug");
@@ -37,5 +40,6 @@ const char *tw_test_plant_names(void) {
     return "none, locker_unlock_no_wake, locker_wake_takes_locked, locker_trylock_not_atomic, "
            "pool_notify_skips_idle, pool_steal_commits_before_copy, pool_join_skips_wait, "
            "server_retry_executes_again, client_demux_no_rebase, client_eviction_forgets_pending, "
-           "client_retry_new_number";
+           "client_retry_new_number, client_eviction_drops_batched, client_batch_full_not_fits, "
+           "server_register_again_new_session";
 }
