@@ -1024,17 +1024,20 @@ int main(int argc, char **argv) {
     tw_fuzz_world world = {0};
     uint8_t *replay_data = NULL;
     const char *world_path = f.shrink_path != NULL ? f.shrink_path : f.replay_path;
-    if (world_path != NULL && !f.seeds_given) {
-        rc = replay_world_adopt(&f, world_path, &world, &replay_data);
-        if (rc != 0) return rc;
+    if (world_path != NULL && !f.seeds_given) rc = replay_world_adopt(&f, world_path, &world, &replay_data);
+    if (rc == 0) {
+        if (!f.seed_given && !f.seeds_given) {
+            /* No seed given: pick one (outside any world) and print it, so the run can be repeated. */
+            if (getrandom(&f.seed, sizeof(f.seed), 0) != (ssize_t)sizeof(f.seed)) f.seed = 0;
+        }
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (f.shrink_path != NULL) {
+            rc = run_shrink(&f);
+        } else {
+            rc = f.seeds_given ? run_sweep(argv[0], &f) : run_one(argv[0], &f);
+        }
     }
-    if (!f.seed_given && !f.seeds_given) {
-        /* No seed given: pick one (outside any world) and print it, so the run can be repeated. */
-        if (getrandom(&f.seed, sizeof(f.seed), 0) != (ssize_t)sizeof(f.seed)) f.seed = 0;
-    }
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (f.shrink_path != NULL) return run_shrink(&f);
-    rc = f.seeds_given ? run_sweep(argv[0], &f) : run_one(argv[0], &f);
+    /* Every path frees what it read: the asan preset's leak check runs on usage errors too. */
     tw_fuzz_world_free(&world);
     free(replay_data);
     return rc;
