@@ -1,9 +1,13 @@
 /* twin fuzz: what every target shares (see common.h). */
 #include "common.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <twin/assert.h>
+#include <twin/sim.h>
 
 #include "twin_test.h"
 
@@ -26,4 +30,16 @@ const char *tw_fuzz_plant_name(void) { return plant_name; }
 bool tw_fuzz_verbose(void) {
     const char *verbose = getenv("TWIN_FUZZ_VERBOSE");
     return verbose != NULL && strcmp(verbose, "1") == 0;
+}
+
+#define FUZZ_FAILURE_TEXT_SIZE 1024u
+static char failure_text[FUZZ_FAILURE_TEXT_SIZE]; /* tw_sim_fail keeps the pointer */
+
+void tw_fuzz_fail(const char *format, ...) {
+    TW_ASSERT(format != NULL);
+    va_list args;
+    va_start(args, format);
+    (void)vsnprintf(failure_text, sizeof(failure_text), format, args);
+    va_end(args);
+    tw_sim_fail(failure_text);
 }

@@ -340,6 +340,7 @@ static tw_packet *submitted_take(tw_client_context *ctx, bool *shutdown) {
 /* ---- the connection ------------------------------------------------------------------------ */
 
 static void pump(tw_client_context *ctx);
+static void pending_send_next(tw_client_context *ctx);
 static void conn_fail(tw_client_context *ctx);
 static void read_start(tw_client_context *ctx);
 
@@ -465,10 +466,10 @@ static tw_action written(void *userdata, tw_loop *loop, tw_completion *completio
         conn_fail(ctx);
         return tw_disarm;
     }
-    if (ctx->send_wanted) {
-        ctx->send_wanted = false;
-        pump(ctx);
-    }
+    /* The message buffer is free again: the request it held may be resent, or the next one
+     * (held back while the write was busy) sealed into it. */
+    ctx->send_wanted = false;
+    pump(ctx);
     return tw_disarm;
 }
 
@@ -541,7 +542,11 @@ static void conn_start(tw_client_context *ctx) {
 
 /* What the connection should do next for the request in flight. */
 static void pump(tw_client_context *ctx) {
-    if (ctx->stopping || ctx->evicted != tw_packet_ok || !ctx->inflight_active) return;
+    if (ctx->stopping || ctx->evicted != tw_packet_ok) return;
+    if (!ctx->inflight_active) {
+        pending_send_next(ctx); /* which comes back here once it has sealed a message */
+        return;
+    }
     switch (ctx->conn) {
     case conn_idle: conn_start(ctx); return;
     case conn_open:
@@ -602,9 +607,12 @@ static void request_send(tw_client_context *ctx, tw_packet *root) {
     pump(ctx);
 }
 
-/* The next pending root, if nothing is in flight. */
+/* The next pending root, if nothing is in flight and the message buffer is free: a reply can
+ * be read before its request's write reports (the completions come in either order), and
+ * sealing the next request then would overwrite the bytes still being written. written()
+ * calls pump(), which comes back here. */
 static void pending_send_next(tw_client_context *ctx) {
-    if (ctx->inflight_active || ctx->pending_head == NULL) return;
+    if (ctx->inflight_active || ctx->write_busy || ctx->pending_head == NULL) return;
     tw_packet *root = ctx->pending_head;
     ctx->pending_head = root->links.next;
     if (ctx->pending_head == NULL) ctx->pending_tail = NULL;
