@@ -24,6 +24,8 @@
 #include "world.h"
 
 #define TW_SIM_SOCKETS_MAX 4096u
+#define TW_SIM_SOCKET_CHUNK 32u /* sockets allocated at once */
+_Static_assert(TW_SIM_SOCKETS_MAX % TW_SIM_SOCKET_CHUNK == 0, "whole chunks");
 #define TW_SIM_FD_FIRST 3
 #define TW_SIM_PORT_EPHEMERAL_FIRST 32768u
 #define TW_SIM_PIPE_CAPACITY_DEFAULT (64u * 1024u)
@@ -156,7 +158,10 @@ typedef struct partition {
 typedef struct tw_sim_net {
     tw_sim_world *world;
     net_faults faults;
-    sim_socket *sockets; /* TW_SIM_SOCKETS_MAX */
+    /* TW_SIM_SOCKETS_MAX sockets in chunks allocated as they are first used: a world that
+     * opens a few sockets zeroes a few, not the whole table (a fuzz target builds a world per
+     * input), and a socket's address never moves. */
+    sim_socket *socket_chunks[TW_SIM_SOCKETS_MAX / TW_SIM_SOCKET_CHUNK];
     uint32_t sockets_count;
     sim_conn **conns;
     uint32_t conns_count;
@@ -242,9 +247,17 @@ static void finish(tw_completion *completion, tw_result result) {
     (void)tw_sim_futex_wake_from_event(io->world, &io->wake_word, TW_FUTEX_WAKE_ALL);
 }
 
+/* The socket at an index below sockets_count (its chunk exists). */
+static sim_socket *socket_at(tw_sim_net *net, uint32_t index) {
+    TW_ASSERT(index < net->sockets_count);
+    sim_socket *chunk = net->socket_chunks[index / TW_SIM_SOCKET_CHUNK];
+    TW_ASSERT(chunk != NULL);
+    return &chunk[index % TW_SIM_SOCKET_CHUNK];
+}
+
 static sim_socket *socket_of(tw_sim_net *net, tw_fd fd) {
     if (fd < TW_SIM_FD_FIRST || (uint32_t)(fd - TW_SIM_FD_FIRST) >= net->sockets_count) return NULL;
-    sim_socket *socket = &net->sockets[fd - TW_SIM_FD_FIRST];
+    sim_socket *socket = socket_at(net, fd - TW_SIM_FD_FIRST);
     if (socket->state == socket_free || socket->state == socket_closed) return NULL;
     return socket;
 }
@@ -301,8 +314,6 @@ static tw_sim_net *net_get(tw_sim_world *world) {
     if (world->net != NULL) return world->net;
     tw_sim_net *net = calloc(1, sizeof(*net));
     TW_ASSERT_MSG(net != NULL, "out of memory for the simulated network");
-    net->sockets = calloc(TW_SIM_SOCKETS_MAX, sizeof(*net->sockets));
-    TW_ASSERT_MSG(net->sockets != NULL, "out of memory for the simulated network");
     net->world = world;
     net->port_next = TW_SIM_PORT_EPHEMERAL_FIRST;
     world->net = net;
@@ -321,7 +332,7 @@ void tw_sim_net_destroy(tw_sim_world *world) {
         free(net->conns[i]);
     }
     free(net->conns);
-    free(net->sockets);
+    for (uint32_t i = 0; i < TW_SIM_SOCKETS_MAX / TW_SIM_SOCKET_CHUNK; i++) free(net->socket_chunks[i]);
     free(net);
     world->net = NULL;
 }
@@ -484,11 +495,11 @@ static void pipe_send(tw_sim_net *net, sim_pipe *pipe, bool fin) {
 }
 
 static sim_socket *pipe_reader(tw_sim_net *net, sim_pipe *pipe) {
-    return &net->sockets[pipe->conn->sockets[1 - pipe->direction] - TW_SIM_FD_FIRST];
+    return socket_at(net, pipe->conn->sockets[1 - pipe->direction] - TW_SIM_FD_FIRST);
 }
 
 static sim_socket *pipe_writer(tw_sim_net *net, sim_pipe *pipe) {
-    return &net->sockets[pipe->conn->sockets[pipe->direction] - TW_SIM_FD_FIRST];
+    return socket_at(net, pipe->conn->sockets[pipe->direction] - TW_SIM_FD_FIRST);
 }
 
 static void service_recvs(tw_sim_net *net, sim_socket *socket);
@@ -553,7 +564,7 @@ static void conn_reset(tw_sim_net *net, sim_conn *conn) {
     for (int side = 0; side < 2; side++) {
         sim_pipe *pipe = &conn->pipes[side];
         tw_sim_event_cancel(net->world, &pipe->delivery);
-        sim_socket *socket = &net->sockets[conn->sockets[side] - TW_SIM_FD_FIRST];
+        sim_socket *socket = socket_at(net, conn->sockets[side] - TW_SIM_FD_FIRST);
         if (socket->state == socket_connected) fail_all(socket, tw_loop_reset);
     }
 }
@@ -588,7 +599,12 @@ static sim_conn *conn_create(tw_sim_net *net, sim_socket *client, sim_socket *se
 
 static sim_socket *socket_new(tw_sim_net *net, tw_io *owner, uint8_t family) {
     if (net->sockets_count == TW_SIM_SOCKETS_MAX) return NULL;
-    sim_socket *socket = &net->sockets[net->sockets_count];
+    uint32_t chunk = net->sockets_count / TW_SIM_SOCKET_CHUNK;
+    if (net->socket_chunks[chunk] == NULL) {
+        net->socket_chunks[chunk] = malloc(TW_SIM_SOCKET_CHUNK * sizeof(sim_socket));
+        TW_ASSERT_MSG(net->socket_chunks[chunk] != NULL, "out of memory for the simulated network");
+    }
+    sim_socket *socket = &net->socket_chunks[chunk][net->sockets_count % TW_SIM_SOCKET_CHUNK];
     memset(socket, 0, sizeof(*socket));
     socket->fd = (tw_fd)(TW_SIM_FD_FIRST + net->sockets_count);
     net->sockets_count++;
@@ -601,7 +617,7 @@ static sim_socket *socket_new(tw_sim_net *net, tw_io *owner, uint8_t family) {
 
 static sim_socket *listener_at(tw_sim_net *net, const tw_address *address) {
     for (uint32_t i = 0; i < net->sockets_count; i++) {
-        sim_socket *s = &net->sockets[i];
+        sim_socket *s = socket_at(net, i);
         if (s->state != socket_listening || s->local.port != address->port) continue;
         if (s->local.family != address->family) continue;
         bool any = true;
@@ -734,7 +750,7 @@ static void close_socket(tw_sim_net *net, sim_socket *socket, tw_io *io) {
     if (socket->state == socket_listening) {
         /* Connections nobody accepted: their clients see a reset. */
         while (socket->pending_count > 0) {
-            sim_socket *server = &net->sockets[socket->pending[socket->pending_head] - TW_SIM_FD_FIRST];
+            sim_socket *server = socket_at(net, socket->pending[socket->pending_head] - TW_SIM_FD_FIRST);
             socket->pending_head = (socket->pending_head + 1) % TW_SIM_BACKLOG_MAX;
             socket->pending_count--;
             conn_reset(net, server->conn);
@@ -748,7 +764,7 @@ static void close_socket(tw_sim_net *net, sim_socket *socket, tw_io *io) {
             pipe_send(net, out, true);
         }
         /* The peer's later sends get a reset, as from a closed socket. */
-        sim_socket *peer = &net->sockets[socket->conn->sockets[1 - socket->side] - TW_SIM_FD_FIRST];
+        sim_socket *peer = socket_at(net, socket->conn->sockets[1 - socket->side] - TW_SIM_FD_FIRST);
         socket->state = socket_closed;
         trace_net(net, net_event_close, (uint64_t)socket->fd, 0);
         if (peer->sends.head != NULL) conn_reset(net, socket->conn);
@@ -760,7 +776,7 @@ static void close_socket(tw_sim_net *net, sim_socket *socket, tw_io *io) {
 
 static bool cancel_target(tw_sim_net *net, tw_completion *target) {
     for (uint32_t i = 0; i < net->sockets_count; i++) {
-        sim_socket *s = &net->sockets[i];
+        sim_socket *s = socket_at(net, i);
         if (fifo_remove(&s->accepts, target) || fifo_remove(&s->recvs, target) ||
             fifo_remove(&s->sends, target)) {
             finish(target, error_result(tw_loop_canceled));
@@ -852,7 +868,7 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
         if (error == tw_loop_ok && socket->conn->reset) error = tw_loop_reset;
         if (error == tw_loop_ok && socket->shut_write) error = tw_loop_broken_pipe;
         if (error == tw_loop_ok) {
-            sim_socket *peer = &net->sockets[socket->conn->sockets[1 - socket->side] - TW_SIM_FD_FIRST];
+            sim_socket *peer = socket_at(net, socket->conn->sockets[1 - socket->side] - TW_SIM_FD_FIRST);
             if (peer->state == socket_closed) {
                 conn_reset(net, socket->conn);
                 error = tw_loop_reset;
@@ -953,7 +969,7 @@ void tw_io_deinit(tw_io *io) {
      * network's table until the world ends (fds are never reused). */
     tw_sim_net *net = io->net;
     for (uint32_t i = 0; i < net->sockets_count; i++) {
-        sim_socket *socket = &net->sockets[i];
+        sim_socket *socket = socket_at(net, i);
         drop_ops_of(&socket->accepts, io);
         drop_ops_of(&socket->recvs, io);
         drop_ops_of(&socket->sends, io);
@@ -990,7 +1006,7 @@ tw_loop_error tw_io_bind(tw_io *io, tw_fd fd, const tw_address *address) {
     tw_address local = *address;
     if (local.port == 0) local.port = io->net->port_next++;
     for (uint32_t i = 0; i < io->net->sockets_count; i++) {
-        sim_socket *other = &io->net->sockets[i];
+        sim_socket *other = socket_at(io->net, i);
         if (other->bound && other->state == socket_listening && other->local.port == local.port &&
             other->local.family == local.family) {
             return tw_loop_address_in_use;
