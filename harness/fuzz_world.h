@@ -60,7 +60,7 @@ void tw_fuzz_world_free(tw_fuzz_world *world);
 bool tw_fuzz_world_is_recording(const uint8_t *data, size_t size);
 
 /* Holds a drawn world to the fuzzing caps, the same in every reader (fuzz_world.c: cluster
- * never large, at most 4 users of 12 packets; locker 20 rounds; server 12 requests a
+ * never large, at most 8 users of 24 packets, a small world's ranges; locker 20 rounds; server 12 requests a
  * client; echo 8 KiB a client; pool 50 outside tasks, depth 4, 1 burst). */
 void tw_fuzz_world_cap(const tw_workload *workload, uint64_t *values);
 
