@@ -120,12 +120,19 @@ tw_proto_error tw_frame_reader_commit(tw_frame_reader *reader, uint32_t count,
     reader->used += count;
     uint32_t start = 0;
     tw_proto_error error = tw_proto_ok;
+    bool waiting = false; /* the header at start passed; its body is still coming */
     while (reader->used - start >= TW_HEADER_SIZE) {
         tw_header header;
         memcpy(&header, reader->buffer + start, TW_HEADER_SIZE); /* aligned copy */
-        error = tw_header_check(&header, reader->cluster, reader->message_size_max);
-        if (error != tw_proto_ok) break;
-        if (reader->used - start < header.size) break; /* the body is still coming */
+        if (start > 0 || !reader->front_checked) {
+            error = tw_header_check(&header, reader->cluster, reader->message_size_max);
+            if (error != tw_proto_ok) break;
+        }
+        TW_ASSERT(header.size >= TW_HEADER_SIZE && header.size <= reader->message_size_max);
+        if (reader->used - start < header.size) { /* the body is still coming */
+            waiting = true;
+            break;
+        }
         const uint8_t *body = reader->buffer + start + TW_HEADER_SIZE;
         if (!tw_body_valid(&header, body)) {
             error = tw_proto_bad_body_checksum;
@@ -137,11 +144,13 @@ tw_proto_error tw_frame_reader_commit(tw_frame_reader *reader, uint32_t count,
     if (error != tw_proto_ok) {
         reader->failed = true;
         reader->used = 0;
+        reader->front_checked = false;
         return error;
     }
     /* Keep the unfinished message at the front; a whole one fits (size <= max). */
     memmove(reader->buffer, reader->buffer + start, reader->used - start);
     reader->used -= start;
+    reader->front_checked = waiting;
     return tw_proto_ok;
 }
 

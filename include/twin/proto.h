@@ -119,6 +119,9 @@ typedef struct tw_frame_reader {
     uint32_t used;
     tw_u128 cluster;
     bool failed;
+    /* The header at the front passed tw_header_check; its body is still coming. A message
+     * that arrives a few bytes at a time is checked once, not once per read. */
+    bool front_checked;
 } tw_frame_reader;
 
 void tw_frame_reader_init(tw_frame_reader *reader, uint8_t *buffer, uint32_t message_size_max,
