@@ -47,7 +47,7 @@
 
 #include "common.h"
 
-#define FRAMES_STREAM_SIZE_MAX (512u * 1024u)
+#define FRAMES_STREAM_SIZE_MAX (128u * 1024u) /* two of the largest messages */
 #define FRAMES_MESSAGES_MAX 4096u /* expected messages the model tracks */
 #define FRAMES_BUFFER_SIZE 65536u /* the largest message_size_max below */
 #define FRAMES_PIECE_SMALL_MAX 7u
