@@ -592,6 +592,9 @@ static tw_action read_done(void *userdata, tw_loop *loop, tw_completion *c, tw_r
     TW_ASSERT(conn->reading);
     conn->reading = false;
     if (result.error == tw_loop_canceled) return tw_disarm;
+    /* The script closed the connection after this read had completed, before its callback:
+     * what it read still counts, but there is no next read on a closed socket. */
+    bool closed = conn->closing;
     if (result.error != tw_loop_ok) {
         if (result.error != tw_loop_eof && result.error != tw_loop_reset) {
             tw_fuzz_fail("peer connection %u: a read failed: %s", conn->index, tw_loop_error_name(result.error));
@@ -602,7 +605,7 @@ static tw_action read_done(void *userdata, tw_loop *loop, tw_completion *c, tw_r
     tw_proto_error error =
         tw_frame_reader_commit(&conn->reader, (uint32_t)result.value, on_client_message, conn);
     if (error != tw_proto_ok) tw_fuzz_fail("the client sent a malformed message (%s)", tw_proto_error_name(error));
-    read_start(&state, conn);
+    if (!closed && !conn->closing) read_start(&state, conn);
     return tw_disarm;
 }
 

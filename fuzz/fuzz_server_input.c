@@ -173,6 +173,7 @@ typedef struct fuzz_conn {
     bool write_failed; /* a write failed: nothing more is written */
     bool shut;         /* we shut down our write side */
     bool close_done;
+    bool closing;      /* our close is submitted: no more reads */
     uint32_t appended; /* bytes of stream */
     uint32_t flush_to; /* what FLUSH asked to write */
     uint32_t written;  /* what is queued */
@@ -475,7 +476,8 @@ static tw_action read_done(void *userdata, tw_loop *loop, tw_completion *c, tw_r
         tw_fuzz_fail("connection %u: the server sent a malformed message (%s)", conn->index,
              tw_proto_error_name(error));
     }
-    read_start(&state, conn);
+    /* A read that completed just before our close: what it read counts, but no next read. */
+    if (!conn->closing) read_start(&state, conn);
     return tw_disarm;
 }
 
@@ -602,6 +604,7 @@ static void conn_close(fuzz_state *st, fuzz_conn *conn, bool shutdown_only) {
         return;
     }
     conn->close_done = false;
+    conn->closing = true;
     tw_tcp_close(st->loop, &conn->c_close, conn->tcp, conn, closed_cb);
     run_until(st, conn, close_finished, "the close");
     conn->state = conn_closed;
