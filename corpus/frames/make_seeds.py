@@ -6,8 +6,8 @@ import os
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Byte 0: bits 0-1 the reader's message_size_max (256, 1024, 4096, 65536), bits 2-7 the split seed.
-SIZE_256, SIZE_1024, SIZE_4096, SIZE_65536 = 0, 1, 2, 3
+# Byte 0: bits 0-1 the reader's message_size_max (256, 1024, 4096, 16384), bits 2-7 the split seed.
+SIZE_256, SIZE_1024, SIZE_4096, SIZE_16384 = 0, 1, 2, 3
 HEADER_FLIP, BODY_FLIP, CLUSTER, RESERVED, SIZE = 1, 2, 4, 8, 16
 REGISTER, REQUEST, REPLY, EVICTION, PING, PONG = 1, 2, 3, 4, 5, 6
 CREATE_ACCOUNTS, CREATE_TRANSFERS, LOOKUP_ACCOUNTS, LOOKUP_TRANSFERS, ECHO = 1, 2, 3, 4, 5
@@ -41,7 +41,7 @@ SEEDS = {
     + message(PONG) + message(REQUEST, ECHO, b'hello echo'),
     'valid-large-4096': world(SIZE_4096, 2) + message(REQUEST, ECHO, bytes(3900)) + message(REQUEST, CREATE_TRANSFERS, bytes(1280)),
     'valid-small-256-repeated': world(SIZE_256, 3) + message(REQUEST, ECHO, bytes(128)) + message(PING) + repeat(4),
-    'valid-65536-zero-filled': world(SIZE_65536, 4) + bytes([0, REQUEST | ECHO << 3]) + struct.pack('<H', 60000),
+    'valid-16384-zero-filled': world(SIZE_16384, 4) + bytes([0, REQUEST | ECHO << 3]) + struct.pack('<H', 16000),
     'bad-header-checksum': world(SIZE_1024, 5) + message(PING) + message(PING, flags=HEADER_FLIP, extra=b'\x05'),
     'bad-body-checksum': world(SIZE_1024, 6) + message(REQUEST, ECHO, b'abcdef', flags=BODY_FLIP, extra=b'\x02'),
     'wrong-cluster': world(SIZE_1024, 7) + message(PONG) + message(PING, flags=CLUSTER),
