@@ -10,9 +10,10 @@ void tw_fuzz_plant_from_env(void);
 const char *tw_fuzz_plant_name(void); /* NULL: none */
 /* TWIN_FUZZ_VERBOSE=1: a line per input (the replay program sets it for its runs). */
 bool tw_fuzz_verbose(void);
-/* Fails the world's run with a formatted message (tw_sim_fail): a target's oracle uses it,
- * and every engine sees the abort as a crash. The text lives in one static buffer, as
- * tw_sim_fail keeps the pointer; a run fails once. */
+/* A target's oracle failed: inside a running world it fails the run (tw_sim_fail, which
+ * prints the world's failure), elsewhere it prints the message; either way it aborts, which
+ * every engine sees as a crash. The text lives in one static buffer, as tw_sim_fail keeps
+ * the pointer; a run fails once. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
 #endif

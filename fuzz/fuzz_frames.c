@@ -35,7 +35,6 @@
  *     once enough of it has arrived to tell; RAW bytes and a rewritten size make what
  *     follows unknown to the model, which then checks only the rules above.
  * A failure prints what differed and aborts (every engine reports a crash). */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,7 +51,6 @@
 #define FRAMES_MESSAGES_MAX 4096u /* expected messages the model tracks */
 #define FRAMES_BUFFER_SIZE 16384u /* the largest message_size_max below */
 #define FRAMES_PIECE_SMALL_MAX 7u
-#define FRAMES_FAILURE_TEXT_SIZE 512u
 
 static const uint32_t frame_sizes_max[4] = {256u, 1024u, 4096u, FRAMES_BUFFER_SIZE};
 static const tw_u128 cluster = {.low = 0x7477696eu, .high = 0};
@@ -99,19 +97,6 @@ static expected_message expected[FRAMES_MESSAGES_MAX];
 static delivered_log log_whole;
 static delivered_log log_pieces;
 static delivered_log log_after;
-static char failure_text[FRAMES_FAILURE_TEXT_SIZE];
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-static _Noreturn void frames_fail(const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    (void)vsnprintf(failure_text, sizeof(failure_text), format, args);
-    va_end(args);
-    fprintf(stderr, "fuzz_frames: %s\n", failure_text);
-    abort();
-}
 
 typedef struct input {
     const uint8_t *data;
@@ -144,8 +129,8 @@ typedef struct model {
     uint32_t error_size;      /* the broken message's size as built: its body error needs it all */
     tw_proto_error error;     /* model_error: the error its first broken check gives */
     uint32_t unknown_offset;
-    bool last_clean;          /* the last message built is well formed (REPEAT keeps the model) */
     uint32_t last_size;       /* 0: none yet */
+    bool last_unknown;        /* REPEAT adds the last message as the model saw it */
     tw_proto_error last_error;
 } model;
 
@@ -247,9 +232,8 @@ static uint32_t stream_build(input *in, uint32_t size_max, model *m) {
             if (used - offset < size) unknown = true; /* the stream is full: cut short */
             model_add(m, offset, size, unknown, error);
             m->last_size = size;
-            m->last_clean = !unknown && error == tw_proto_ok;
+            m->last_unknown = unknown;
             m->last_error = error;
-            if (unknown) m->last_clean = false;
             break;
         }
         case chunk_raw: {
@@ -267,8 +251,7 @@ static uint32_t stream_build(input *in, uint32_t size_max, model *m) {
                 uint32_t offset = used;
                 used = append(used, last_message, m->last_size);
                 bool whole = used - offset == m->last_size;
-                model_add(m, offset, m->last_size, !whole || !(m->last_clean || m->last_error != tw_proto_ok),
-                          m->last_clean ? tw_proto_ok : m->last_error);
+                model_add(m, offset, m->last_size, !whole || m->last_unknown, m->last_error);
             }
             break;
         case chunk_cut: {
@@ -279,14 +262,13 @@ static uint32_t stream_build(input *in, uint32_t size_max, model *m) {
         }
         }
     }
-    /* A cut or a full stream: drop what the model expected past the end. */
+    /* A cut: a well-formed message cut short is not delivered (the reader waits for the rest),
+     * and the model knows nothing from it on. */
     while (m->expected_count > 0 &&
            expected[m->expected_count - 1].offset + expected[m->expected_count - 1].size > used) {
         m->expected_count--;
-        if (m->state == model_clean || expected[m->expected_count].offset < m->error_offset) {
-            m->state = model_unknown; /* a clean message cut short: the reader waits for it */
-            m->unknown_offset = expected[m->expected_count].offset;
-        }
+        m->state = model_unknown;
+        m->unknown_offset = expected[m->expected_count].offset;
     }
     return used;
 }
@@ -298,18 +280,18 @@ static void on_message(void *context, const tw_header *header, const uint8_t *bo
     TW_ASSERT(dlog != NULL && header != NULL);
     uint32_t size = header->size;
     if (size < TW_HEADER_SIZE || size > dlog->size_max) {
-        frames_fail("message %u delivered with size %u (max %u)", dlog->count, size, dlog->size_max);
+        tw_fuzz_fail("message %u delivered with size %u (max %u)", dlog->count, size, dlog->size_max);
     }
     if (tw_header_check(header, cluster, dlog->size_max) != tw_proto_ok || !tw_body_valid(header, body)) {
-        frames_fail("message %u delivered malformed", dlog->count);
+        tw_fuzz_fail("message %u delivered malformed", dlog->count);
     }
     if (dlog->next_offset + size > dlog->stream_size) {
-        frames_fail("message %u (%u bytes) delivered past the stream's end (offset %u, stream %u bytes)",
+        tw_fuzz_fail("message %u (%u bytes) delivered past the stream's end (offset %u, stream %u bytes)",
                     dlog->count, size, dlog->next_offset, dlog->stream_size);
     }
     const uint8_t *at = dlog->stream + dlog->next_offset;
     if (memcmp(at, header, TW_HEADER_SIZE) != 0 || memcmp(at + TW_HEADER_SIZE, body, size - TW_HEADER_SIZE) != 0) {
-        frames_fail("message %u delivered is not the stream's bytes at offset %u", dlog->count, dlog->next_offset);
+        tw_fuzz_fail("message %u delivered is not the stream's bytes at offset %u", dlog->count, dlog->next_offset);
     }
     if (dlog->count < FRAMES_MESSAGES_MAX) dlog->sizes[dlog->count] = size;
     else dlog->overflow = true;
@@ -355,24 +337,24 @@ static tw_proto_error decode_pieces(tw_frame_reader *reader, uint32_t stream_siz
 static void check_model(const model *m, const delivered_log *dlog, tw_proto_error error, uint32_t stream_size) {
     TW_ASSERT(m != NULL && dlog != NULL);
     uint32_t known = m->expected_count < dlog->count ? m->expected_count : dlog->count;
-    for (uint32_t i = 0; i < known && i < FRAMES_MESSAGES_MAX; i++) {
+    for (uint32_t i = 0; i < known; i++) { /* known <= expected_count <= FRAMES_MESSAGES_MAX */
         if (dlog->sizes[i] != expected[i].size) {
-            frames_fail("message %u delivered with %u bytes; it was built with %u at offset %u", i,
+            tw_fuzz_fail("message %u delivered with %u bytes; it was built with %u at offset %u", i,
                         dlog->sizes[i], expected[i].size, expected[i].offset);
         }
     }
     if (dlog->count < m->expected_count) {
-        frames_fail("%u messages delivered (error %s); the input built %u well formed ones first "
+        tw_fuzz_fail("%u messages delivered (error %s); the input built %u well formed ones first "
                     "(the next at offset %u, %u bytes)", dlog->count, tw_proto_error_name(error),
                     m->expected_count, expected[dlog->count].offset, expected[dlog->count].size);
     }
     if (m->state == model_unknown) return;
     if (dlog->count != m->expected_count) {
-        frames_fail("%u messages delivered; the input built %u, then %s", dlog->count, m->expected_count,
+        tw_fuzz_fail("%u messages delivered; the input built %u, then %s", dlog->count, m->expected_count,
                     m->state == model_clean ? "nothing" : "a broken one");
     }
     if (m->state == model_clean && error != tw_proto_ok) {
-        frames_fail("error %s, but the stream holds only well formed messages", tw_proto_error_name(error));
+        tw_fuzz_fail("error %s, but the stream holds only well formed messages", tw_proto_error_name(error));
     }
     if (m->state == model_error) {
         uint32_t arrived = stream_size - m->error_offset;
@@ -380,7 +362,7 @@ static void check_model(const model *m, const delivered_log *dlog, tw_proto_erro
         uint32_t needed = m->error == tw_proto_bad_body_checksum ? m->error_size : TW_HEADER_SIZE;
         tw_proto_error want = arrived >= needed ? m->error : tw_proto_ok;
         if (error != want) {
-            frames_fail("error %s; the message at offset %u was built to give %s (%u of its %u bytes arrived)",
+            tw_fuzz_fail("error %s; the message at offset %u was built to give %s (%u of its %u bytes arrived)",
                         tw_proto_error_name(error), m->error_offset, tw_proto_error_name(want), arrived,
                         m->error_size);
         }
@@ -408,14 +390,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     log_init(&log_whole, stream_size, size_max);
     tw_proto_error error_whole = tw_frame_reader_feed(&whole, stream, stream_size, on_message, &log_whole);
     if (error_whole == tw_proto_ok && whole.used != stream_size - log_whole.next_offset) {
-        frames_fail("the reader keeps %u bytes; %u were not delivered", whole.used,
+        tw_fuzz_fail("the reader keeps %u bytes; %u were not delivered", whole.used,
                     stream_size - log_whole.next_offset);
     }
     if (error_whole == tw_proto_ok && whole.used >= TW_HEADER_SIZE) {
         tw_header header;
         memcpy(&header, reader_buffer, TW_HEADER_SIZE);
         if (header.size <= whole.used) {
-            frames_fail("the reader keeps a whole message (%u of %u bytes) undelivered", whole.used, header.size);
+            tw_fuzz_fail("the reader keeps a whole message (%u of %u bytes) undelivered", whole.used, header.size);
         }
     }
     check_model(&m, &log_whole, error_whole, stream_size);
@@ -424,7 +406,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t more = 0;
         tw_proto_error again = tw_frame_reader_feed(&whole, &more, 1, on_message, &log_after);
         if (again == tw_proto_ok || log_after.count != 0) {
-            frames_fail("after error %s the reader took more bytes (%s, %u delivered)",
+            tw_fuzz_fail("after error %s the reader took more bytes (%s, %u delivered)",
                         tw_proto_error_name(error_whole), tw_proto_error_name(again), log_after.count);
         }
     }
@@ -435,7 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tw_proto_error error_pieces = decode_pieces(&pieces, stream_size, split_seed);
     if (error_pieces != error_whole || log_pieces.count != log_whole.count ||
         log_pieces.next_offset != log_whole.next_offset) {
-        frames_fail("in pieces: %u messages, %u bytes, %s; whole: %u messages, %u bytes, %s", log_pieces.count,
+        tw_fuzz_fail("in pieces: %u messages, %u bytes, %s; whole: %u messages, %u bytes, %s", log_pieces.count,
                     log_pieces.next_offset, tw_proto_error_name(error_pieces), log_whole.count,
                     log_whole.next_offset, tw_proto_error_name(error_whole));
     }
