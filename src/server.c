@@ -252,8 +252,9 @@ static void accept_start(tw_server *server) {
     if (server->stopping) return;
     if (server->connections_open == server->options.connections_max) {
         if (!server->accept_full) {
-            tw_server_core_log(&server->core, "connections_max (%u) reached: not accepting until one closes",
-                       server->options.connections_max);
+            tw_server_core_log(&server->core,
+                               "connections_max (%u) reached: not accepting until one closes",
+                               server->options.connections_max);
         }
         server->accept_full = true;
         return;
@@ -278,8 +279,9 @@ static tw_action accept_done(void *userdata, tw_loop *loop, tw_completion *compl
     if (result.error != tw_loop_ok) {
         TW_REACHED(tw_reach_server_accept_failed);
         server->core.stats.accept_errors++;
-        tw_server_core_log(&server->core, "accept failed: %s; trying again in %u ms", tw_loop_error_name(result.error),
-                   (unsigned)(TW_SERVER_ACCEPT_RETRY_NS / 1000000u));
+        tw_server_core_log(&server->core, "accept failed: %s; trying again in %u ms",
+                           tw_loop_error_name(result.error),
+                           (unsigned)(TW_SERVER_ACCEPT_RETRY_NS / 1000000u));
         if (!server->stopping) {
             tw_loop_timer(loop, &server->c_accept_retry, TW_SERVER_ACCEPT_RETRY_NS, server, accept_retry);
         }
@@ -298,8 +300,8 @@ static tw_action accept_done(void *userdata, tw_loop *loop, tw_completion *compl
                              ++server->connections_numbered);
     server->connections_open++;
     server->core.stats.connections_accepted++;
-    tw_server_core_log(&server->core, "connection %llu accepted (%u open)", (unsigned long long)conn->peer.number,
-               server->connections_open);
+    tw_server_core_log(&server->core, "connection %llu accepted (%u open)",
+                       (unsigned long long)conn->peer.number, server->connections_open);
     if (server->stopping) {
         connection_close(conn, "the server is stopping");
         return tw_disarm;
@@ -442,7 +444,8 @@ void tw_server_stop(tw_server *server) {
     server_check(server);
     if (server->stopping) return;
     server->stopping = true;
-    tw_server_core_log(&server->core, "stopping: closing the listener and %u connection(s)", server->connections_open);
+    tw_server_core_log(&server->core, "stopping: closing the listener and %u connection(s)",
+                       server->connections_open);
     if (tw_completion_active(&server->c_accept_retry)) {
         tw_loop_cancel(server->loop, &server->c_cancel_retry, &server->c_accept_retry, server,
                        accept_canceled);

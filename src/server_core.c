@@ -50,7 +50,11 @@ typedef struct tw_server_evicted {
 static bool u128_equal(tw_u128 a, tw_u128 b) { return a.low == b.low && a.high == b.high; }
 static bool u128_zero(tw_u128 a) { return a.low == 0 && a.high == 0; }
 
-static void client_text(tw_u128 client, char *text, size_t text_size) {
+/* A client id for a log line; nothing (and no formatting cost) when there is no log. */
+static void client_text(const tw_server_core *core, tw_u128 client, char *text, size_t text_size) {
+    TW_ASSERT(text_size > 0);
+    text[0] = '\0';
+    if (core->log == NULL) return;
     if (client.high == 0) {
         snprintf(text, text_size, "%llu", (unsigned long long)client.low);
     } else {
@@ -143,10 +147,10 @@ static void send_eviction(tw_server_peer *peer, tw_u128 client, uint64_t session
     tw_header_seal(&header, NULL);
     core->stats.evictions_sent[reason]++;
     char text[CLIENT_TEXT_SIZE];
-    client_text(client, text, sizeof(text));
+    client_text(core, client, text, sizeof(text));
     tw_server_core_log(core, "connection %llu: eviction sent to client %s: %s (session %llu)",
-               (unsigned long long)peer->number, text, tw_eviction_reason_name(reason),
-               (unsigned long long)session_number);
+                       (unsigned long long)peer->number, text, tw_eviction_reason_name(reason),
+                       (unsigned long long)session_number);
     send_small(core, peer, &header);
 }
 
@@ -193,9 +197,9 @@ static void session_evict(tw_server_core *core, session *s, tw_eviction_reason r
                           tw_server_peer *also, uint32_t release) {
     TW_ASSERT(s->number != 0 && core->sessions_count > 0);
     char client[CLIENT_TEXT_SIZE];
-    client_text(s->client, client, sizeof(client));
+    client_text(core, s->client, client, sizeof(client));
     tw_server_core_log(core, "client %s evicted: %s (session %llu)", client,
-               tw_eviction_reason_name(reason), (unsigned long long)s->number);
+                       tw_eviction_reason_name(reason), (unsigned long long)s->number);
     core->stats.sessions_evicted[reason]++;
     evicted_record(core, s->client, s->number, reason);
     if (s->peer != NULL) send_eviction(s->peer, s->client, s->number, release, reason);
@@ -287,8 +291,6 @@ static void reply_header(tw_server_core *core, const tw_header *request, session
 }
 
 static void on_register(tw_server_core *core, tw_server_peer *peer, const tw_header *header) {
-    char client[CLIENT_TEXT_SIZE];
-    client_text(header->client, client, sizeof(client));
     session *s = session_find(core, header->client);
     if (header->size != TW_HEADER_SIZE || header->request != 0) {
         if (s != NULL) {
@@ -342,8 +344,10 @@ static void on_register(tw_server_core *core, tw_server_peer *peer, const tw_hea
     tw_header_seal_header(s->reply);
     commit_observe(core, s, header, NULL);
     core->stats.registrations++;
+    char client[CLIENT_TEXT_SIZE];
+    client_text(core, header->client, client, sizeof(client));
     tw_server_core_log(core, "client %s registered: session %llu on connection %llu", client,
-               (unsigned long long)op, (unsigned long long)peer->number);
+                       (unsigned long long)op, (unsigned long long)peer->number);
     send_reply(core, peer, s->reply);
 }
 
