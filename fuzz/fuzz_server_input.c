@@ -47,8 +47,9 @@
  * reply carries session = op and the batch size; an eviction a known reason; a pong a
  * timestamp some message carried. Each commit is checked as it happens: ops 1, 2, 3, ...,
  * timestamps increasing, create results sparse, ascending, in range and with known codes,
- * lookups no more objects than ids asked, echoes the body back. The core closes a
- * connection only once, and sends nothing on it afterwards. Then the server must still be
+ * lookups no more objects than ids asked, echoes the body back. Whatever the server sends
+ * goes to a connection where that client sent something. The core closes a connection
+ * only once, and sends nothing on it afterwards. Then the server must still be
  * up: every connection is closed, a fresh one sends a valid ping and must get its pong.
  * Finally its counters must add up: ops = registrations + requests executed = the commits
  * seen. (Leaks: the core's deinit frees what its init allocated; LeakSanitizer checks that
@@ -156,6 +157,7 @@ typedef struct fuzz_conn {
     bool open;           /* a peer of the core, not closed by either side */
     bool server_closed;  /* the core closed it (the client would read the end) */
     uint32_t appended;   /* bytes of stream since the last flush */
+    uint32_t spoke;      /* client_bit of every client a message on it was built for */
     uint64_t messages_in; /* from the server */
     tw_server_peer peer;
     tw_frame_reader reader; /* the client side: what the server sent */
@@ -200,6 +202,7 @@ typedef struct fuzz_state {
     tw_server_stats stats; /* at the end, for the verbose line */
     /* The last message built, for REPEAT. */
     uint32_t last_size;
+    uint32_t last_client_bit;
     _Alignas(16) uint8_t last_message[MESSAGE_SIZE_BUILT_MAX];
     _Alignas(16) uint8_t events[SERVER_BODY_SIZE_MAX];
 } fuzz_state;
@@ -265,11 +268,26 @@ static void check_reply(fuzz_state *st, const fuzz_conn *conn, const tw_header *
     }
 }
 
+/* A bit per client id a message can be built for (0..3, and the final check's); 0 else. */
+static uint32_t client_bit(tw_u128 client) {
+    if (client.high != 0) return 0;
+    if (client.low < FUZZ_CLIENT_IDS) return 1u << client.low;
+    if (client.low == CHECK_CLIENT_LOW) return 1u << FUZZ_CLIENT_IDS;
+    return 0;
+}
+
 static void on_server_message(void *context, const tw_header *h, const uint8_t *body) {
     (void)body;
     fuzz_conn *conn = context;
     fuzz_state *st = &state;
     conn->messages_in++;
+    /* The server answers a client only where it spoke: a reply, pong or eviction goes to
+     * the connection the message came on, or where the session's client last spoke. */
+    uint32_t bit = client_bit(h->client);
+    if (bit == 0 || (conn->spoke & bit) == 0) {
+        tw_fuzz_fail("connection %u: a %s message for client %llu, which sent nothing on this connection",
+                     conn->index, tw_command_name((tw_command)h->command), (unsigned long long)h->client.low);
+    }
     switch ((tw_command)h->command) {
     case tw_command_reply: check_reply(st, conn, h); return;
     case tw_command_eviction:
@@ -534,6 +552,8 @@ static void append_message(fuzz_state *st, tw_header *h, const uint8_t *body, ui
         tw_header_seal_header(h);
     }
     if ((flags & flag_bad_header_checksum) != 0) h->checksum.high ^= 1u;
+    st->last_client_bit = client_bit(h->client);
+    st->conns[st->current].spoke |= st->last_client_bit;
     memcpy(st->last_message, h, TW_HEADER_SIZE);
     if (body_size > 0) memcpy(st->last_message + TW_HEADER_SIZE, body, body_size);
     st->last_size = TW_HEADER_SIZE + body_size;
@@ -688,6 +708,7 @@ static void chunk_run(fuzz_state *st) {
         for (uint32_t i = 0; i <= (flags & REPEAT_FLAGS_MASK) && st->last_size > 0; i++) {
             append(st, st->last_message, st->last_size);
         }
+        conn->spoke |= st->last_client_bit;
         break;
     case chunk_valid: chunk_valid_build(st); break;
     }
@@ -708,6 +729,7 @@ static void check_still_up(fuzz_state *st) {
         .command = tw_command_ping,
     };
     tw_header_seal(&ping, NULL);
+    check->spoke |= client_bit(ping.client);
     append(st, &ping, TW_HEADER_SIZE);
     flush(st, check);
     if (!st->pong_checked) {
