@@ -344,6 +344,24 @@ typedef struct cluster_user {
     char message[CLUSTER_MESSAGE_TEXT_SIZE];
 } cluster_user;
 
+
+/* An oracle event (a commit, a completion), kept raw and formatted only when a failure
+ * prints the last ones: formatting each as it happens cost a tenth of a run. */
+typedef enum history_kind { history_commit = 1, history_completion } history_kind;
+typedef struct history_event {
+    history_kind kind;
+    uint32_t client;
+    uint32_t size;        /* commit: body bytes; completion: the packet's data bytes */
+    uint32_t result_size; /* completion */
+    uint32_t serial;      /* completion: the packet's */
+    uint32_t user;        /* completion */
+    uint8_t operation;
+    uint8_t status;       /* completion: tw_packet_status */
+    uint64_t op;          /* commit */
+    uint64_t request;     /* commit */
+    uint64_t timestamp;
+} history_event;
+
 struct cluster {
     uint64_t values[opt_count];
     tw_sim_net_rates rates; /* the world reads them: they live as long as the state */
@@ -368,7 +386,7 @@ struct cluster {
     tw_test_server server;
     tw_workload_verdict verdict;
     char message[CLUSTER_MESSAGE_TEXT_SIZE];
-    char history[CLUSTER_HISTORY_EVENTS][CLUSTER_HISTORY_LINE_SIZE];
+    history_event history[CLUSTER_HISTORY_EVENTS];
     uint64_t history_count;
     /* What the run did, for its summary line. */
     uint64_t packets_ok;
@@ -390,15 +408,28 @@ static uint32_t accounts_max_of(const cluster *c) {
 }
 
 /* Notes an oracle event (a commit, a completion) in the history a failure prints. */
-static void history_add(cluster *c, const char *format, ...) __attribute__((format(printf, 2, 3)));
-static void history_add(cluster *c, const char *format, ...) {
-    TW_ASSERT(c != NULL && format != NULL);
-    char *line = c->history[c->history_count % CLUSTER_HISTORY_EVENTS];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(line, CLUSTER_HISTORY_LINE_SIZE, format, args);
-    va_end(args);
+static void history_add(cluster *c, history_event event) {
+    TW_ASSERT(c != NULL);
+    TW_ASSERT(event.kind == history_commit || event.kind == history_completion);
+    c->history[c->history_count % CLUSTER_HISTORY_EVENTS] = event;
     c->history_count++;
+}
+
+static void history_format(const history_event *e, char *line, size_t line_size) {
+    TW_ASSERT(line != NULL && line_size > 0);
+    if (e->kind == history_commit) {
+        snprintf(line, line_size, "commit op %" PRIu64 " at %" PRIu64 " ns: client %u %s %" PRIu64 "%s%s, %u bytes",
+                 e->op, e->timestamp, e->client, e->request == 0 ? "register" : "request", e->request,
+                 e->request == 0 ? "" : " ", e->request == 0 ? "" : tw_operation_name((tw_operation)e->operation),
+                 e->size);
+        return;
+    }
+    TW_ASSERT(e->kind == history_completion);
+    snprintf(line, line_size,
+             "packet %u (user %u, client %u, operation %u, %u bytes) completed: %s, "
+             "timestamp %" PRIu64 ", %u result bytes",
+             e->serial, e->user, e->client, e->operation, e->size,
+             tw_packet_status_name((tw_packet_status)e->status), e->timestamp, e->result_size);
 }
 
 /* Fails the run (a safety failure unless liveness), naming what happened and the oracle's
@@ -418,8 +449,9 @@ static _Noreturn void cluster_fail(cluster *c, tw_workload_verdict verdict, cons
                                  "\n  the oracle's last events before it, oldest first:");
     }
     for (uint64_t i = first; i < c->history_count && used < sizeof(c->message); i++) {
-        used += (size_t)snprintf(c->message + used, sizeof(c->message) - used, "\n    %s",
-                                 c->history[i % CLUSTER_HISTORY_EVENTS]);
+        char line[CLUSTER_HISTORY_LINE_SIZE];
+        history_format(&c->history[i % CLUSTER_HISTORY_EVENTS], line, sizeof(line));
+        used += (size_t)snprintf(c->message + used, sizeof(c->message) - used, "\n    %s", line);
     }
     c->verdict = verdict;
     tw_sim_fail(c->message);
@@ -503,10 +535,9 @@ static void on_commit(void *context, const tw_server_commit *commit) {
     } else {
         cc->request_last = commit->request;
     }
-    history_add(c, "commit op %" PRIu64 " at %" PRIu64 " ns: client %u %s %" PRIu64 "%s%s, %u bytes",
-                commit->op, commit->timestamp, client, commit->request == 0 ? "register" : "request",
-                commit->request, commit->request == 0 ? "" : " ",
-                commit->request == 0 ? "" : tw_operation_name(commit->operation), commit->body_size);
+    history_add(c, (history_event){.kind = history_commit, .op = commit->op, .timestamp = commit->timestamp,
+                                   .client = client, .request = commit->request,
+                                   .operation = (uint8_t)commit->operation, .size = commit->body_size});
     uint32_t expected_size = 0;
     if (commit->request != 0) {
         expected_size = tw_model_ledger_apply(c->model, commit->operation, commit->timestamp,
@@ -713,7 +744,10 @@ static void packet_build(cluster_user *u) {
     case tw_operation_lookup_accounts: fill_lookups(u, (tw_u128 *)(void *)u->data, events, true); break;
     case tw_operation_lookup_transfers: fill_lookups(u, (tw_u128 *)(void *)u->data, events, false); break;
     case tw_operation_echo:
-        for (uint32_t i = 0; i < size; i++) u->data[i] = (uint8_t)pick(u, 256);
+        /* pick(u, 256) byte by byte, without its division: 2^32 is a multiple of 256, so
+         * the bounded draw never rejects and is the next value mod 256 (same stream, same
+         * bytes). */
+        for (uint32_t i = 0; i < size; i++) u->data[i] = (uint8_t)tw_pcg32_next(&u->random);
         break;
     case tw_operation_none: TW_ASSERT(false); break;
     }
@@ -846,10 +880,10 @@ static void on_complete(uintptr_t context, tw_packet *packet, uint64_t timestamp
     cluster_client *cc = &c->clients[u->client];
     tw_locker_lock(&c->oracle);
     u->completions++;
-    history_add(c, "packet %u (user %u, client %u, operation %u, %u bytes) completed: %s, "
-                "timestamp %" PRIu64 ", %u result bytes", u->serial, u->index, u->client,
-                packet->operation, packet->data_size, tw_packet_status_name((tw_packet_status)packet->status),
-                timestamp, result_size);
+    history_add(c, (history_event){.kind = history_completion, .serial = u->serial, .user = u->index,
+                                   .client = u->client, .operation = packet->operation,
+                                   .size = packet->data_size, .status = packet->status,
+                                   .timestamp = timestamp, .result_size = result_size});
     if (u->completions != 1) {
         cluster_fail(c, tw_workload_safety, "packet %u (user %u, client %u) completed %u times",
                      u->serial, u->index, u->client, u->completions);
