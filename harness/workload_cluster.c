@@ -303,7 +303,7 @@ typedef struct commit_record {
     uint32_t client; /* index */
     uint64_t request;
     tw_operation operation;
-    uint8_t *body;
+    uint8_t *body; /* one malloc'd block holds body, reply and claimed */
     uint32_t body_size;
     uint8_t *reply;
     uint32_t reply_size;
@@ -457,11 +457,14 @@ static _Noreturn void cluster_fail(cluster *c, tw_workload_verdict verdict, cons
     tw_sim_fail(c->message);
 }
 
+#define COMMIT_BLOCK_ALIGN 16u
+static size_t commit_align(size_t size) {
+    return (size + COMMIT_BLOCK_ALIGN - 1u) / COMMIT_BLOCK_ALIGN * COMMIT_BLOCK_ALIGN;
+}
+
 static void commits_free(cluster *c) {
     for (uint64_t i = 0; i < c->commits_count; i++) {
-        free(c->commits[i].body);
-        free(c->commits[i].reply);
-        free(c->commits[i].claimed);
+        free(c->commits[i].body); /* the block: reply and claimed are in it */
     }
     free(c->commits);
     c->commits = NULL;
@@ -567,20 +570,24 @@ static void on_commit(void *context, const tw_server_commit *commit) {
     }
     commit_record *r = &c->commits[c->commits_count++];
     uint32_t events = events_of(commit->operation, commit->body_size);
+    /* One block per commit: body, reply and claimed flags, each 16-byte aligned. */
+    size_t reply_at = commit_align(commit->body_size + 1u);
+    size_t claimed_at = reply_at + commit_align(commit->reply_size + 1u);
+    uint8_t *block = malloc(claimed_at + events + 1u);
+    TW_ASSERT_MSG(block != NULL, "cluster: out of memory for a commit");
+    memset(block + claimed_at, 0, events + 1u);
     *r = (commit_record){
         .op = commit->op,
         .timestamp = commit->timestamp,
         .client = client,
         .request = commit->request,
         .operation = commit->operation,
-        .body = malloc(commit->body_size + 1u),
+        .body = block,
         .body_size = commit->body_size,
-        .reply = malloc(commit->reply_size + 1u),
+        .reply = block + reply_at,
         .reply_size = commit->reply_size,
-        .claimed = calloc(events + 1u, 1),
+        .claimed = block + claimed_at,
     };
-    TW_ASSERT_MSG(r->body != NULL && r->reply != NULL && r->claimed != NULL,
-                  "cluster: out of memory for a commit");
     if (commit->body_size > 0) memcpy(r->body, commit->body, commit->body_size);
     if (commit->reply_size > 0) memcpy(r->reply, commit->reply, commit->reply_size);
     tw_locker_unlock(&c->oracle);
