@@ -227,6 +227,8 @@ static void timer_stop(tw_client_context *ctx);
 static tw_packet *port_submitted_take(void *context) {
     tw_client_context *ctx = context;
     TW_ASSERT(ctx->magic == CONTEXT_MAGIC);
+    /* The register's reply has come, or an eviction: the packets need no batch size now. */
+    TW_ASSERT(ctx->core.registered || ctx->core.evicted != tw_packet_ok);
     tw_locker_lock(&ctx->handle->locker);
     tw_packet *all = ctx->submitted_head;
     ctx->submitted_head = NULL;
@@ -238,7 +240,8 @@ static tw_packet *port_submitted_take(void *context) {
 /* A new request is in flight: it has not been queued on any connection yet. */
 static void port_message_ready(void *context) {
     tw_client_context *ctx = context;
-    TW_ASSERT(ctx->core.inflight_active);
+    TW_ASSERT(ctx->core.inflight_active && ctx->core.inflight != NULL);
+    TW_ASSERT(tw_client_core_active(&ctx->core));
     ctx->sent_on_conn = false;
     pump(ctx);
 }
@@ -246,23 +249,24 @@ static void port_message_ready(void *context) {
 /* The server answered: failures in a row are over, and the request timer means nothing. */
 static void port_reply_accepted(void *context) {
     tw_client_context *ctx = context;
-    TW_ASSERT(ctx->conn == conn_open);
+    TW_ASSERT(ctx->conn == conn_open && !ctx->core.inflight_active);
     ctx->failures = 0;
     ctx->timer = timer_none;
 }
 
 static void port_connection_fail(void *context) {
     tw_client_context *ctx = context;
-    TW_ASSERT(ctx->conn == conn_open);
+    TW_ASSERT(ctx->conn == conn_open && !ctx->core.connected);
     conn_fail(ctx);
 }
 
 /* Evicted or shut down: no timer, no connection, and no next one. */
 static void port_stop(void *context) {
     tw_client_context *ctx = context;
-    TW_ASSERT(!tw_client_core_active(&ctx->core));
+    TW_ASSERT(!tw_client_core_active(&ctx->core) && !ctx->core.connected);
     timer_stop(ctx);
     if (ctx->conn == conn_connecting || ctx->conn == conn_open) conn_close(ctx);
+    TW_ASSERT(ctx->conn != conn_connecting && ctx->conn != conn_open);
 }
 
 /* ---- the connection ------------------------------------------------------------------------ */

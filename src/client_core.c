@@ -301,6 +301,8 @@ static void connection_fail(tw_client_core *core) {
 
 /* Creates: sparse results, ascending, each naming an event of the request. */
 static bool create_results_valid(const tw_client_core *core, uint32_t body_size, uint32_t events) {
+    TW_ASSERT(body_size <= core->options.message_size_max - TW_HEADER_SIZE);
+    TW_ASSERT(core->inflight != NULL && events == core->inflight->links.batch_events);
     if (body_size % sizeof(tw_create_result) != 0) return false;
     uint32_t count = body_size / (uint32_t)sizeof(tw_create_result);
     if (count > events) return false;
