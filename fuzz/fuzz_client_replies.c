@@ -1,5 +1,5 @@
 /* twin fuzz target: client replies. Arbitrary replies to an in-flight batch go into the
- * client's demultiplexing (src/client.c: on_message, on_reply, results_deliver).
+ * client's demultiplexing (src/client_core.c: on_message, on_reply, results_deliver).
  *
  * One small simulated world per input (no network faults but latency): a tw_client (its IO
  * thread is a fiber) connects to a scripted server peer that runs on the main fiber's own
