@@ -37,10 +37,12 @@
  *              client 1 + ((b >> 3) & 3) % 3; a request then reads an event count byte
  *              (echo: bytes; else & 7, at most the operation's maximum) and the events,
  *              built from one or two input bytes each (make_event_*).
- * At the end every connection is flushed.
+ * At the end every connection is flushed. An input appends at most INPUT_STREAM_TOTAL_MAX
+ * bytes in all (16 KiB, 128 header-only messages); what would go past it is dropped, so
+ * that REPEAT cannot make one input thousands of messages long.
  *
  * The oracle, besides no assertion failing in the core: every message the server sends
- * is a well-formed frame (the client-side frame reader takes it) of a command it may send
+ * is a well-formed message (tw_header_check and tw_body_valid pass) of a command it may send
  * (reply, eviction, pong) and is what it should be: a reply names an op the server
  * committed (the commit observer) for that client and request, with that op's timestamp,
  * session and operation, and exactly that op's reply body (cached replies too); a register
@@ -96,7 +98,10 @@
 #define FUZZ_CLIENT_IDS 4u                    /* client ids 0..3 */
 #define CHECK_CLIENT_LOW 0x100u               /* a client id no input uses */
 #define CHECK_PING_TIMESTAMP 0x636865636bull  /* "check" */
-#define STREAM_SIZE_MAX (32u * 1024u)         /* bytes appended per connection between flushes */
+#define STREAM_SIZE_MAX (16u * 1024u)         /* bytes appended per connection between flushes */
+/* Bytes appended in all per input: REPEAT multiplies a short input into thousands of
+ * messages, and every limit is reached long before (128 header-only messages). */
+#define INPUT_STREAM_TOTAL_MAX (4u * 1024u)
 #define BODY_SIZE_FIELD_MASK 0x3ffu           /* MSG: 10 bits of body size */
 #define MESSAGE_SIZE_BUILT_MAX (TW_HEADER_SIZE + BODY_SIZE_FIELD_MASK)
 #define VALID_EVENTS_MASK 7u                  /* VALID: up to 7 events (capped to the maximum) */
@@ -160,9 +165,7 @@ typedef struct fuzz_conn {
     uint32_t spoke;      /* client_bit of every client a message on it was built for */
     uint64_t messages_in; /* from the server */
     tw_server_peer peer;
-    tw_frame_reader reader; /* the client side: what the server sent */
     _Alignas(16) uint8_t receive_buffer[RECEIVE_BUFFER_SIZE]; /* the peer's, the core's reader */
-    _Alignas(16) uint8_t reader_buffer[SERVER_MESSAGE_SIZE_MAX];
 } fuzz_conn;
 
 typedef struct commit_record {
@@ -186,6 +189,7 @@ typedef struct fuzz_state {
     fuzz_conn conns[CONNECTIONS_TOTAL];
     uint32_t current;
     uint32_t connects;
+    uint32_t appended_total; /* of INPUT_STREAM_TOTAL_MAX */
     uint32_t pieces;
     bool pong_checked;
     bool verbose;            /* TWIN_FUZZ_VERBOSE: the digest below is kept */
@@ -427,8 +431,11 @@ static void port_receive(fuzz_state *st, tw_server_peer *peer, const tw_header *
         for (uint32_t i = 0; i < header->size; i++) digest = tw_mix64(digest ^ bytes[i]);
         st->sent_digest = digest;
     }
-    tw_proto_error error =
-        tw_frame_reader_feed(&conn->reader, (const uint8_t *)header, header->size, on_server_message, conn);
+    /* Each send is one whole message: the checks a frame reader makes, without its copy. */
+    const uint8_t *body = (const uint8_t *)(header + 1);
+    tw_proto_error error = tw_header_check(header, cluster, SERVER_MESSAGE_SIZE_MAX);
+    if (error == tw_proto_ok && !tw_body_valid(header, body)) error = tw_proto_bad_body_checksum;
+    if (error == tw_proto_ok) on_server_message(conn, header, body);
     if (error != tw_proto_ok) {
         tw_fuzz_fail("connection %u: the server sent a malformed message (%s)", conn->index,
                      tw_proto_error_name(error));
@@ -464,7 +471,6 @@ static void conn_open_new(fuzz_state *st, fuzz_conn *conn) {
     conn->open = true;
     st->connects++;
     memset(st->auto_pending[index], 0, sizeof(st->auto_pending[index]));
-    tw_frame_reader_init(&conn->reader, conn->reader_buffer, SERVER_MESSAGE_SIZE_MAX, cluster);
     tw_server_core_peer_init(&st->core, &conn->peer, conn->receive_buffer, st->connects);
 }
 
@@ -503,8 +509,10 @@ static void flush(fuzz_state *st, fuzz_conn *conn) {
 static void append(fuzz_state *st, const void *bytes, uint32_t size) {
     fuzz_conn *conn = &st->conns[st->current];
     if (size > STREAM_SIZE_MAX - conn->appended) return; /* full: dropped */
+    if (size > INPUT_STREAM_TOTAL_MAX - st->appended_total) return;
     memcpy(streams[conn->index] + conn->appended, bytes, size);
     conn->appended += size;
+    st->appended_total += size;
 }
 
 /* Hands over everything appended, then closes: the server reads the end of the stream. */
@@ -730,6 +738,7 @@ static void check_still_up(fuzz_state *st) {
     };
     tw_header_seal(&ping, NULL);
     check->spoke |= client_bit(ping.client);
+    st->appended_total = 0; /* the check's ping is not the input's: never dropped */
     append(st, &ping, TW_HEADER_SIZE);
     flush(st, check);
     if (!st->pong_checked) {
