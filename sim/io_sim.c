@@ -31,6 +31,7 @@ _Static_assert(TW_SIM_SOCKETS_MAX % TW_SIM_SOCKET_CHUNK == 0, "whole chunks");
 #define TW_SIM_PIPE_CAPACITY_DEFAULT (64u * 1024u)
 #define TW_SIM_PIPE_CAPACITY_MIN 1024u
 #define TW_SIM_PIPE_CAPACITY_MAX (4u * 1024u * 1024u)
+#define TW_SIM_PIPE_RING_MIN (4u * 1024u) /* a ring's first size; it doubles as bytes wait */
 #define TW_SIM_BACKLOG_MAX 128u
 #define TW_SIM_CONNECT_TIMEOUT_NS (1000u * 1000u * 1000u)
 #define TW_SIM_LATENCY_SPIKE_FACTOR 100u
@@ -450,6 +451,16 @@ static void pipe_reserve(sim_pipe *pipe, uint32_t capacity) {
     pipe->ring_size = capacity;
 }
 
+/* The ring's size for `unread` bytes: doubling from TW_SIM_PIPE_RING_MIN up to the
+ * capacity, so that a connection that carries little holds little (a fuzz target builds
+ * hundreds of worlds a second, and 64 KiB rings per direction were most of their cost). */
+static uint32_t pipe_ring_size_for(const sim_pipe *pipe, uint64_t unread) {
+    TW_ASSERT(unread <= pipe->capacity);
+    uint64_t size = pipe->ring_size != 0 ? pipe->ring_size : TW_SIM_PIPE_RING_MIN;
+    while (size < unread) size *= 2;
+    return size < pipe->capacity ? (uint32_t)size : pipe->capacity;
+}
+
 static void pipe_push_segment(sim_pipe *pipe, segment s) {
     if (pipe->segments_count == pipe->segments_size) {
         uint32_t size = pipe->segments_size == 0 ? 16 : pipe->segments_size * 2;
@@ -723,7 +734,7 @@ static void service_sends(tw_sim_net *net, sim_socket *socket) {
             n = 1 + tw_sim_decide(tw_sim_purpose_faults, n - 1);
             net->world->report->net.partial_sends++;
         }
-        pipe_reserve(pipe, pipe->capacity);
+        pipe_reserve(pipe, pipe_ring_size_for(pipe, (pipe->written - pipe->read) + n));
         if (n > 0) ring_copy(pipe, pipe->written, (uint8_t *)(uintptr_t)c->args.send.buffer, n, true);
         pipe->written += n;
         net->world->report->net.bytes += n;
