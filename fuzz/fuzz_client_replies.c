@@ -349,16 +349,9 @@ typedef struct fuzz_state {
     _Alignas(16) uint8_t sent[CLIENT_MESSAGE_SIZE_MAX]; /* the last send's bytes, as lent */
 } fuzz_state;
 
-/* The target's own plumbing (the shell's and the peer's bookkeeping, the oracle's checks) is
- * left out of a fuzzer's coverage, as the simulated world is (fuzz/coverage-ignore.txt): its
- * branches are new to the target, not to twin, and under -fsanitize=fuzzer each of its
- * comparisons is a call (with them, a fifth of an execution's time). What decodes the input
- * (packet_build, chunk_run and the reply builders) stays covered. */
-#if defined(__clang__)
-#define HARNESS_UNCOVERED __attribute__((no_sanitize("coverage")))
-#else
-#define HARNESS_UNCOVERED
-#endif
+/* HARNESS_UNCOVERED (fuzz/common.h): the shell's and the peer's bookkeeping and the oracle's
+ * checks; what decodes the input (packet_build, chunk_run and the reply builders) stays
+ * covered. */
 
 static fuzz_state state;
 static packet_record packets[PACKETS_MAX];

@@ -211,11 +211,13 @@ typedef struct fuzz_state {
     _Alignas(16) uint8_t events[SERVER_BODY_SIZE_MAX];
 } fuzz_state;
 
+/* HARNESS_UNCOVERED (fuzz/common.h): the oracle's checks and the connections' bookkeeping;
+ * what decodes the input (chunk_run and the message builders) stays covered. */
 static fuzz_state state;
 static uint8_t streams[CONNECTIONS_TOTAL][STREAM_SIZE_MAX];
 static commit_record commits[COMMITS_MAX];
 
-static bool u128_equal(tw_u128 a, tw_u128 b) { return a.low == b.low && a.high == b.high; }
+HARNESS_UNCOVERED static bool u128_equal(tw_u128 a, tw_u128 b) { return a.low == b.low && a.high == b.high; }
 
 /* ---- input ------------------------------------------------------------------------------- */
 
@@ -229,13 +231,13 @@ static uint32_t input_u16(fuzz_state *st) {
 
 /* ---- the oracle on what the server sends ----------------------------------------------------- */
 
-static tw_u128 body_checksum(const uint8_t *body, uint32_t body_size) {
+HARNESS_UNCOVERED static tw_u128 body_checksum(const uint8_t *body, uint32_t body_size) {
     tw_header scratch = {.size = TW_HEADER_SIZE + body_size};
     tw_header_seal(&scratch, body);
     return scratch.checksum_body;
 }
 
-static void check_reply(fuzz_state *st, const fuzz_conn *conn, const tw_header *h) {
+HARNESS_UNCOVERED static void check_reply(fuzz_state *st, const fuzz_conn *conn, const tw_header *h) {
     if (h->op == 0 || h->op > st->op_last) {
         tw_fuzz_fail("connection %u: a reply names op %llu, but the server committed ops 1..%llu", conn->index,
              (unsigned long long)h->op, (unsigned long long)st->op_last);
@@ -273,14 +275,14 @@ static void check_reply(fuzz_state *st, const fuzz_conn *conn, const tw_header *
 }
 
 /* A bit per client id a message can be built for (0..3, and the final check's); 0 else. */
-static uint32_t client_bit(tw_u128 client) {
+HARNESS_UNCOVERED static uint32_t client_bit(tw_u128 client) {
     if (client.high != 0) return 0;
     if (client.low < FUZZ_CLIENT_IDS) return 1u << client.low;
     if (client.low == CHECK_CLIENT_LOW) return 1u << FUZZ_CLIENT_IDS;
     return 0;
 }
 
-static void on_server_message(void *context, const tw_header *h, const uint8_t *body) {
+HARNESS_UNCOVERED static void on_server_message(void *context, const tw_header *h, const uint8_t *body) {
     (void)body;
     fuzz_conn *conn = context;
     fuzz_state *st = &state;
@@ -323,7 +325,7 @@ static void on_server_message(void *context, const tw_header *h, const uint8_t *
 }
 
 /* Every commit, as it happens: the order, and what the ledger answered. */
-static void on_commit(void *context, const tw_server_commit *commit) {
+HARNESS_UNCOVERED static void on_commit(void *context, const tw_server_commit *commit) {
     fuzz_state *st = context;
     if (commit->op != st->op_last + 1 || commit->timestamp <= st->timestamp_last) {
         tw_fuzz_fail("commit op %llu at %llu after op %llu at %llu", (unsigned long long)commit->op,
@@ -403,19 +405,19 @@ static void on_commit(void *context, const tw_server_commit *commit) {
 
 /* ---- the core's port: what the server sends arrives at once ---------------------------------- */
 
-static uint64_t port_now_ns(void *context) {
+HARNESS_UNCOVERED static uint64_t port_now_ns(void *context) {
     fuzz_state *st = context;
     return st->now_ns;
 }
 
-static fuzz_conn *conn_of(fuzz_state *st, tw_server_peer *peer) {
+HARNESS_UNCOVERED static fuzz_conn *conn_of(fuzz_state *st, tw_server_peer *peer) {
     fuzz_conn *conn = (fuzz_conn *)(void *)((char *)peer - offsetof(fuzz_conn, peer));
     TW_ASSERT(conn >= st->conns && conn < st->conns + CONNECTIONS_TOTAL && &conn->peer == peer);
     return conn;
 }
 
 /* The client side reads what the server sent: frames, then the oracle per message. */
-static void port_receive(fuzz_state *st, tw_server_peer *peer, const tw_header *header) {
+HARNESS_UNCOVERED static void port_receive(fuzz_state *st, tw_server_peer *peer, const tw_header *header) {
     fuzz_conn *conn = conn_of(st, peer);
     if (!conn->open || conn->server_closed) {
         tw_fuzz_fail("connection %u: the server sent a %s message on a connection it had closed",
@@ -442,16 +444,16 @@ static void port_receive(fuzz_state *st, tw_server_peer *peer, const tw_header *
     }
 }
 
-static void port_send_reply(void *context, tw_server_peer *peer, const tw_header *reply) {
+HARNESS_UNCOVERED static void port_send_reply(void *context, tw_server_peer *peer, const tw_header *reply) {
     port_receive(context, peer, reply);
 }
 
-static void port_send_small(void *context, tw_server_peer *peer, const tw_header *header) {
+HARNESS_UNCOVERED static void port_send_small(void *context, tw_server_peer *peer, const tw_header *header) {
     TW_ASSERT(header->size == TW_HEADER_SIZE);
     port_receive(context, peer, header);
 }
 
-static void port_close(void *context, tw_server_peer *peer, const char *why) {
+HARNESS_UNCOVERED static void port_close(void *context, tw_server_peer *peer, const char *why) {
     fuzz_conn *conn = conn_of(context, peer);
     TW_ASSERT(why != NULL && peer->closing);
     if (!conn->open || conn->server_closed) {
@@ -462,7 +464,7 @@ static void port_close(void *context, tw_server_peer *peer, const char *why) {
 
 /* ---- connections ------------------------------------------------------------------------- */
 
-static void conn_open_new(fuzz_state *st, fuzz_conn *conn) {
+HARNESS_UNCOVERED static void conn_open_new(fuzz_state *st, fuzz_conn *conn) {
     TW_ASSERT(!conn->open);
     TW_ASSERT(st->connects < CONNECTS_MAX);
     uint32_t index = conn->index;
@@ -475,7 +477,7 @@ static void conn_open_new(fuzz_state *st, fuzz_conn *conn) {
 }
 
 /* A piece of at most room bytes: all of it, or cut short 1 in cut_one_in[k] times. */
-static uint32_t piece_size(fuzz_state *st, uint32_t room) {
+HARNESS_UNCOVERED static uint32_t piece_size(fuzz_state *st, uint32_t room) {
     TW_ASSERT(room > 0);
     for (uint32_t k = 0; k < 2; k++) {
         uint32_t one_in = st->cut_one_in[k];
@@ -488,7 +490,7 @@ static uint32_t piece_size(fuzz_state *st, uint32_t room) {
 
 /* Hands what the connection appended to the core, in pieces as its reader asks for them,
  * until the core closes it (what follows is lost, as on a socket the server closed). */
-static void flush(fuzz_state *st, fuzz_conn *conn) {
+HARNESS_UNCOVERED static void flush(fuzz_state *st, fuzz_conn *conn) {
     uint32_t from = 0;
     while (conn->open && !conn->server_closed && from < conn->appended) {
         uint32_t room = 0;
@@ -506,7 +508,7 @@ static void flush(fuzz_state *st, fuzz_conn *conn) {
     memset(st->auto_pending[conn->index], 0, sizeof(st->auto_pending[conn->index]));
 }
 
-static void append(fuzz_state *st, const void *bytes, uint32_t size) {
+HARNESS_UNCOVERED static void append(fuzz_state *st, const void *bytes, uint32_t size) {
     fuzz_conn *conn = &st->conns[st->current];
     if (size > STREAM_SIZE_MAX - conn->appended) return; /* full: dropped */
     if (size > INPUT_STREAM_TOTAL_MAX - st->appended_total) return;
@@ -516,7 +518,7 @@ static void append(fuzz_state *st, const void *bytes, uint32_t size) {
 }
 
 /* Hands over everything appended, then closes: the server reads the end of the stream. */
-static void conn_close(fuzz_state *st, fuzz_conn *conn) {
+HARNESS_UNCOVERED static void conn_close(fuzz_state *st, fuzz_conn *conn) {
     if (!conn->open) return;
     flush(st, conn);
     if (!conn->server_closed) tw_server_core_peer_close(&st->core, &conn->peer, "the client closed it");
@@ -723,7 +725,7 @@ static void chunk_run(fuzz_state *st) {
 }
 
 /* The server must still answer: every input connection closed, a fresh one pings. */
-static void check_still_up(fuzz_state *st) {
+HARNESS_UNCOVERED static void check_still_up(fuzz_state *st) {
     for (uint32_t i = 0; i < FUZZ_CONNECTIONS_MAX; i++) conn_close(st, &st->conns[i]);
     fuzz_conn *check = &st->conns[CHECK_CONNECTION];
     st->current = CHECK_CONNECTION;
