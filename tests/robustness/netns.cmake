@@ -14,3 +14,11 @@ add_test(NAME twin_load_netns
                  $<TARGET_FILE:twin-server> $<TARGET_FILE:twin-load>)
 twin_label(twin_load_netns real robustness)
 set_tests_properties(twin_load_netns PROPERTIES TIMEOUT 180)
+
+# twin-server killed (-9) 3 times and restarted on the same loopback port under
+# twin-load --check completions: every packet completes exactly once, none hangs.
+add_test(NAME twin_load_restart
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/restart_test.sh
+                 $<TARGET_FILE:twin-server> $<TARGET_FILE:twin-load>)
+twin_label(twin_load_restart real robustness)
+set_tests_properties(twin_load_restart PROPERTIES TIMEOUT 180)
