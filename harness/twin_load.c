@@ -32,8 +32,9 @@
  * events were) and the model is left as it was. Each resolution is counted; evicted lookups
  * and echoes change nothing and need none.
  *
- * --check completions: only exactly-once and no-hang are checked (for a server that
- * restarts and loses its ledger). Evicted clients are replaced the same way.
+ * --check completions: only exactly-once, no-hang and the statuses of the invalid packets
+ * (which the client decides before it looks at the server) are checked, for a server that
+ * restarts and loses its ledger. Evicted clients are replaced the same way, unresolved.
  *
  * Every packet must complete exactly once (a second completion is a failure naming the
  * client and packet). A watchdog thread ends the run with exit 1 when no packet completes
@@ -729,20 +730,23 @@ static void on_complete(uintptr_t context, tw_packet *packet, uint64_t timestamp
 /* Starts a new tw_client (a new id) for c. Exits the run when init fails: nothing could go on. */
 static void client_start(load_client *c) {
     TW_ASSERT(!c->client_live);
+    pthread_mutex_lock(&c->mutex);
     c->generation++;
+    uint32_t generation = c->generation;
+    c->evicted = false;
+    pthread_mutex_unlock(&c->mutex);
     tw_client_options options = {
-        .id = {.low = ((uint64_t)(c->index + 1) << 32) | c->generation,
+        .id = {.low = ((uint64_t)(c->index + 1) << 32) | generation,
                .high = splitmix64(c->flags->seed ^ 0x636c69656e74ull)},
     };
     tw_client_init_status status = tw_client_init(&c->client, c->flags->cluster, c->flags->address,
                                                   (uintptr_t)c, on_complete, &options);
     if (status != tw_client_init_ok) {
         fprintf(stderr, "twin-load: client %" PRIu32 " (generation %" PRIu32 "): tw_client_init "
-                "failed: %s\n", c->index, c->generation, tw_client_init_status_name(status));
+                "failed: %s\n", c->index, generation, tw_client_init_status_name(status));
         exit(1);
     }
     c->client_live = true;
-    c->evicted = false;
 }
 
 static void client_stop(load_client *c) {

@@ -7,7 +7,9 @@
 # (c) more clients than sessions (--clients-max 3, 4 clients): evictions happen, evicted
 #     creates are resolved, still exit 0 with no mismatch;
 # (d) the planted wrong model (--plant-wrong-model): exit 1 with a mismatch line naming the
-#     client, the packet, what was expected and what came.
+#     client, the packet, what was expected and what came;
+# (e) the watchdog: against a port nobody listens on, --deadline-s 1: exit 1 with the hang
+#     line and each client's outstanding packets.
 set -u
 if [ $# -ne 2 ]; then
   echo "usage: $0 PATH/twin-server PATH/twin-load" >&2
@@ -110,6 +112,19 @@ check "planted wrong model: mismatches=1 (got $(field mismatches "$out"))" \
 check "planted wrong model: a mismatch line names client, packet, expected and got" \
       '[[ "$err" =~ mismatch:\ client\ [0-9]+\ packet\ [0-9]+.*expected.*got ]]'
 
+# ---- (e) the watchdog ---------------------------------------------------------------------
 stop_server
+free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+out=$(timeout 60 "$load" "127.0.0.1:$free_port" --clients 2 --packets 10 --inflight 3 --deadline-s 1 \
+      --quiet 2>"$tmp/load_e.log"); rc=$?
+err=$(cat "$tmp/load_e.log")
+echo "$err"
+check "watchdog: exit 1 with nothing listening (rc $rc)" '[ $rc -eq 1 ]'
+check "watchdog: the hang line names the deadline" \
+      '[[ "$err" == *"hang: no packet completed for 1 s (0/20 completed)"* ]]'
+check "watchdog: each client's 3 outstanding packets are listed" \
+      '[ "$(grep -c "outstanding 3" <<<"$err")" -eq 2 ] && [ "$(grep -c "not completed" <<<"$err")" -eq 6 ]'
+check "watchdog: no result line on stdout after a hang ('$out')" '[ -z "$out" ]'
+
 if [ $fail -ne 0 ]; then echo "load_test: FAILED"; exit 1; fi
 echo "load_test: passed"
