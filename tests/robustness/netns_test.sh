@@ -13,7 +13,9 @@
 #       a 1 Mbit/s tbf limit during this phase keeps the load's length set by bandwidth
 #       rather than by CPU);
 #   (e) netem delay and loss where the kernel has it; where `tc qdisc add ... netem` fails,
-#       "SKIPPED netem: <what tc printed>" for that phase only.
+#       "SKIPPED netem: <what tc printed>" for that phase only;
+#   (f) evictions under loss: 4 clients on a second server with 3 sessions, 5% loss: clients
+#       are evicted (asserted) and their evicted creates resolved, still 0 mismatches.
 # Needs root (CAP_NET_ADMIN) and ip, tc, nft (scripts/deps.sh installs iproute2, nftables):
 # without them it fails saying so; it never skips as a whole.
 set -u
@@ -42,10 +44,11 @@ client_ip=10.77.0.2
 port=3000
 tmp=$(mktemp -d)
 server_pid=""
+server3_pid=""
 load_pid=""
 
 cleanup() {
-  for pid in $load_pid $server_pid; do
+  for pid in $load_pid $server_pid $server3_pid; do
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
   done
   ip netns del "$ns_server" 2>/dev/null
@@ -204,6 +207,30 @@ if out=$(in_server tc qdisc add dev "$veth_server" root netem delay 20ms 5ms los
 else
   echo "SKIPPED netem: $out"
 fi
+
+# ---- (f) evictions under loss ------------------------------------------------------------------
+ip netns exec "$ns_server" "$server" --listen "$server_ip:$((port + 1))" --clients-max 3 --quiet \
+  2>"$tmp/server3.log" &
+server3_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$tmp/server3.log" && break
+  kill -0 "$server3_pid" 2>/dev/null || die "the 3-session twin-server exited before listening"
+  sleep 0.05
+done
+loss_on 5
+port_main=$port
+port=$((port + 1))
+run_phase evictions-3-sessions-loss-5pct --clients 4 --packets 200 --inflight 4
+port=$port_main
+loss_off
+evicted_f=$(field evicted "$(cat "$tmp/load.out")")
+if [ "${evicted_f:-0}" -gt 0 ]; then
+  echo "ok: 4 clients on 3 sessions were evicted ($evicted_f packets) and resolved"
+else
+  echo "FAILED: 4 clients on 3 sessions: no packet was evicted (evicted=${evicted_f:-none})"
+  fail=1
+fi
+kill -TERM "$server3_pid"; wait "$server3_pid"
 
 kill -TERM "$server_pid"
 wait "$server_pid"; rc=$?
