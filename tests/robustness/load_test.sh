@@ -3,7 +3,8 @@
 #   usage: load_test.sh PATH/twin-server PATH/twin-load
 # (a) bad usage exits 2 naming the flag;
 # (b) 4 clients x 1000 packets, 4 in flight: exit 0; every packet completed (ok + statuses
-#     = 4000), every ok reply checked, no mismatch, no eviction;
+#     = 4000), every ok reply checked, no mismatch, no eviction; the same seed again against
+#     the same server passes too (ids are fresh per run);
 # (c) more clients than sessions (--clients-max 3, 4 clients): evictions happen, evicted
 #     creates are resolved, still exit 0 with no mismatch;
 # (d) the planted wrong model (--plant-wrong-model): exit 1 with a mismatch line naming the
@@ -87,6 +88,12 @@ check "model check: exit 0 (rc $rc)" '[ $rc -eq 0 ]'
 check_counts "model check" "$out" 4000
 check "model check: no eviction with room for every client" '[ "$(field evicted "$out")" = 0 ]'
 [ $rc -eq 0 ] || tail -25 "$tmp/load_b.log"
+# The same seed again, same server: ids carry a per-run nonce, so this run is fresh too.
+out=$(timeout 120 "$load" "127.0.0.1:$port" --clients 4 --packets 300 --inflight 4 --seed 11 \
+      --quiet 2>"$tmp/load_b2.log"); rc=$?
+echo "$out"
+check "the same seed again on the same server: exit 0 (rc $rc)" '[ $rc -eq 0 ]'
+check_counts "same seed again" "$out" 1200
 
 # ---- (c) evictions resolved --------------------------------------------------------------
 start_server --clients-max 3
