@@ -327,6 +327,7 @@ static void print_stats(const tw_server_stats *stats) {
     }
     if (!any) append(text, sizeof(text), &used, " none");
     append(text, sizeof(text), &used, " sends_dropped=%" PRIu64, stats->sends_dropped);
+    append(text, sizeof(text), &used, " reclaimed=%" PRIu64, stats->connections_reclaimed);
     fprintf(stderr, "twin-server: %s\n", text);
 }
 

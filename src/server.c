@@ -24,6 +24,8 @@ typedef struct connection {
     tw_server_peer peer; /* the core's view: number, closing, frame reader */
     tw_tcp tcp;
     bool open;
+    bool delivered;           /* a whole message has arrived on it */
+    uint64_t last_message_ns; /* loop time of its last whole message, or of its accept */
     uint32_t pending; /* operations whose callbacks have not run: read, writes, close */
     uint8_t *receive_buffer;
     uint8_t *send_buffer;
@@ -46,7 +48,11 @@ struct tw_server {
     tw_address address;
     bool listener_open;
     bool accepting;    /* c_accept is pending */
-    bool accept_full;  /* not accepting: every connection slot is taken */
+    bool accept_full;  /* not accepting: every slot is taken and a connection is held */
+    bool holding;      /* held: accepted with every slot taken, waiting for one */
+    bool held_closing; /* c_held_close is pending (the server stopped while holding) */
+    tw_tcp held;
+    tw_completion c_held_close;
     bool stopping;
     tw_completion c_accept;
     tw_completion c_accept_retry;
@@ -73,6 +79,7 @@ static connection *connection_of(tw_server_peer *peer) {
 /* ---- the connection's sends ------------------------------------------------------------- */
 
 static void accept_start(tw_server *server);
+static void connection_start(tw_server *server, tw_tcp tcp);
 
 /* A connection slot is free again once it is closing and no callback is outstanding. */
 static void connection_release_if_done(connection *conn) {
@@ -83,6 +90,10 @@ static void connection_release_if_done(connection *conn) {
     conn->open = false;
     server->connections_open--;
     server->core.stats.connections_closed++;
+    if (server->holding && !server->stopping) {
+        server->holding = false;
+        connection_start(server, server->held);
+    }
     if (server->accept_full && !server->stopping) {
         server->accept_full = false;
         accept_start(server);
@@ -226,7 +237,13 @@ static tw_action read_done(void *userdata, tw_loop *loop, tw_completion *complet
         connection_release_if_done(conn);
         return tw_disarm;
     }
-    tw_server_core_receive(&conn->server->core, &conn->peer, (uint32_t)result.value);
+    tw_server *server = conn->server;
+    uint64_t messages_before = server->core.stats.messages_received;
+    tw_server_core_receive(&server->core, &conn->peer, (uint32_t)result.value);
+    if (server->core.stats.messages_received != messages_before) {
+        conn->delivered = true;
+        conn->last_message_ns = tw_loop_now_ns(server->loop);
+    }
     if (conn->peer.closing) {
         connection_release_if_done(conn);
         return tw_disarm;
@@ -238,24 +255,61 @@ static tw_action read_done(void *userdata, tw_loop *loop, tw_completion *complet
 /* ---- accepting ----------------------------------------------------------------------------- */
 
 static tw_action accept_done(void *userdata, tw_loop *loop, tw_completion *completion, tw_result result);
+static void reclaim_idle(tw_server *server);
 
+/* Fires after a failed accept, and every TW_SERVER_RECLAIM_CHECK_NS while a connection is
+ * held; a slot freed meanwhile may have restarted accepting or taken the held one. */
 static tw_action accept_retry(void *userdata, tw_loop *loop, tw_completion *completion, tw_result result) {
     (void)loop;
     (void)completion;
     tw_server *server = userdata;
-    if (result.error == tw_loop_ok && !server->stopping) accept_start(server);
+    if (result.error != tw_loop_ok || server->stopping) return tw_disarm;
+    if (server->holding) reclaim_idle(server);
+    else if (!server->accepting && !server->accept_full) accept_start(server);
     return tw_disarm;
 }
 
+/* A connection is held and every slot is taken: closes the one TW_SERVER_IDLE_RECLAIM_NS has
+ * made a candidate (server.h says which), or looks again later. The slot it frees goes to
+ * the held connection (connection_release_if_done). */
+static void reclaim_idle(tw_server *server) {
+    TW_ASSERT(server->holding && !server->stopping);
+    TW_ASSERT(server->connections_open == server->options.connections_max);
+    uint64_t now_ns = tw_loop_now_ns(server->loop);
+    connection *victim = NULL;
+    for (uint32_t i = 0; i < server->options.connections_max; i++) {
+        connection *conn = &server->connections[i];
+        TW_ASSERT(conn->open);
+        if (conn->peer.closing) return; /* a slot is being freed already */
+        if (now_ns - conn->last_message_ns < TW_SERVER_IDLE_RECLAIM_NS) continue;
+        if (victim == NULL || (victim->delivered && !conn->delivered) ||
+            (victim->delivered == conn->delivered && conn->last_message_ns < victim->last_message_ns)) {
+            victim = conn;
+        }
+    }
+    if (victim != NULL) {
+        TW_REACHED(tw_reach_server_connection_reclaimed);
+        server->core.stats.connections_reclaimed++;
+        tw_server_core_log(&server->core,
+                           "connection %llu reclaimed for a waiting one: no whole message%s for %llu ms",
+                           (unsigned long long)victim->peer.number, victim->delivered ? "" : " ever",
+                           (unsigned long long)((now_ns - victim->last_message_ns) / 1000000u));
+        connection_close(victim, "reclaimed: idle while a connection waited for its slot");
+        return;
+    }
+    if (!tw_completion_active(&server->c_accept_retry)) {
+        tw_loop_timer(server->loop, &server->c_accept_retry, TW_SERVER_RECLAIM_CHECK_NS, server, accept_retry);
+    }
+}
+
+/* Accepts while a slot is free, and one more when none is: that one is held (no read) until
+ * a slot frees, and only then are idle connections reclaimed, so that a full server with
+ * nobody waiting closes nothing. */
 static void accept_start(tw_server *server) {
     TW_ASSERT(server->listener_open && !server->accepting);
     if (server->stopping) return;
-    if (server->connections_open == server->options.connections_max) {
-        if (!server->accept_full) {
-            tw_server_core_log(&server->core,
-                               "connections_max (%u) reached: not accepting until one closes",
-                               server->options.connections_max);
-        }
+    if (server->holding) {
+        TW_ASSERT(server->connections_open == server->options.connections_max);
         server->accept_full = true;
         return;
     }
@@ -267,8 +321,39 @@ static connection *connection_free_slot(tw_server *server) {
     for (uint32_t i = 0; i < server->options.connections_max; i++) {
         if (!server->connections[i].open) return &server->connections[i];
     }
-    TW_ASSERT_MSG(false, "tw_server: accepted with no free connection slot");
+    TW_ASSERT_MSG(false, "tw_server: a connection started with no free slot");
     return NULL;
+}
+
+static void connection_start(tw_server *server, tw_tcp tcp) {
+    TW_ASSERT(!server->stopping);
+    TW_ASSERT(server->connections_open < server->options.connections_max);
+    connection *conn = connection_free_slot(server);
+    uint8_t *receive_buffer = conn->receive_buffer;
+    uint8_t *send_buffer = conn->send_buffer;
+    memset(conn, 0, sizeof(*conn));
+    conn->server = server;
+    conn->receive_buffer = receive_buffer;
+    conn->send_buffer = send_buffer;
+    conn->tcp = tcp;
+    conn->open = true;
+    conn->last_message_ns = tw_loop_now_ns(server->loop);
+    tw_server_core_peer_init(&server->core, &conn->peer, receive_buffer,
+                             ++server->connections_numbered);
+    server->connections_open++;
+    tw_server_core_log(&server->core, "connection %llu accepted (%u open)",
+                       (unsigned long long)conn->peer.number, server->connections_open);
+    read_start(conn);
+}
+
+static tw_action held_closed(void *userdata, tw_loop *loop, tw_completion *completion, tw_result result) {
+    (void)loop;
+    (void)result; /* closed either way */
+    tw_server *server = userdata;
+    TW_ASSERT(completion == &server->c_held_close && server->held_closing);
+    server->held_closing = false;
+    server->core.stats.connections_closed++;
+    return tw_disarm;
 }
 
 static tw_action accept_done(void *userdata, tw_loop *loop, tw_completion *completion, tw_result result) {
@@ -282,31 +367,32 @@ static tw_action accept_done(void *userdata, tw_loop *loop, tw_completion *compl
         tw_server_core_log(&server->core, "accept failed: %s; trying again in %u ms",
                            tw_loop_error_name(result.error),
                            (unsigned)(TW_SERVER_ACCEPT_RETRY_NS / 1000000u));
-        if (!server->stopping) {
+        if (!server->stopping && !tw_completion_active(&server->c_accept_retry)) {
             tw_loop_timer(loop, &server->c_accept_retry, TW_SERVER_ACCEPT_RETRY_NS, server, accept_retry);
         }
         return tw_disarm;
     }
-    connection *conn = connection_free_slot(server);
-    uint8_t *receive_buffer = conn->receive_buffer;
-    uint8_t *send_buffer = conn->send_buffer;
-    memset(conn, 0, sizeof(*conn));
-    conn->server = server;
-    conn->receive_buffer = receive_buffer;
-    conn->send_buffer = send_buffer;
-    conn->tcp = tw_tcp_accepted(result);
-    conn->open = true;
-    tw_server_core_peer_init(&server->core, &conn->peer, receive_buffer,
-                             ++server->connections_numbered);
-    server->connections_open++;
     server->core.stats.connections_accepted++;
-    tw_server_core_log(&server->core, "connection %llu accepted (%u open)",
-                       (unsigned long long)conn->peer.number, server->connections_open);
     if (server->stopping) {
-        connection_close(conn, "the server is stopping");
+        /* The listener's close raced this accept: the socket is closed at once. */
+        server->held = tw_tcp_accepted(result);
+        server->held_closing = true;
+        tw_tcp_close(loop, &server->c_held_close, server->held, server, held_closed);
         return tw_disarm;
     }
-    read_start(conn);
+    if (server->connections_open == server->options.connections_max) {
+        server->held = tw_tcp_accepted(result);
+        server->holding = true;
+        server->accept_full = true;
+        tw_server_core_log(&server->core,
+                           "connections_max (%u) reached: a connection waits for a slot (one idle for "
+                           "%llu ms is reclaimed for it)",
+                           server->options.connections_max,
+                           (unsigned long long)(TW_SERVER_IDLE_RECLAIM_NS / 1000000u));
+        reclaim_idle(server);
+        return tw_disarm;
+    }
+    connection_start(server, tw_tcp_accepted(result));
     accept_start(server);
     return tw_disarm;
 }
@@ -457,12 +543,17 @@ void tw_server_stop(tw_server *server) {
         connection *conn = &server->connections[i];
         if (conn->open && !conn->peer.closing) connection_close(conn, "the server is stopping");
     }
+    if (server->holding) {
+        server->holding = false;
+        server->held_closing = true;
+        tw_tcp_close(server->loop, &server->c_held_close, server->held, server, held_closed);
+    }
 }
 
 void tw_server_deinit(tw_server *server) {
     server_check(server);
     TW_ASSERT_MSG(server->stopping && !server->listener_open && !server->accepting &&
-                      server->connections_open == 0,
+                      server->connections_open == 0 && !server->holding && !server->held_closing,
                   "tw_server_deinit: call tw_server_stop and run the loop until done first");
     TW_ASSERT(!tw_completion_active(&server->c_accept_retry));
     server_free(server);

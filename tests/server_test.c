@@ -13,8 +13,9 @@
  *
  * Cases: registration; LRU eviction and the evicted table; the release range;
  * exactly-once requests; the ledger over the wire; malformed input, one connection per
- * malformed message of each tw_proto_error class; connections_max; the evicted table's
- * capacity when an evicted client registers again. */
+ * malformed message of each tw_proto_error class; connections_max; idle connections
+ * reclaimed for a waiting one (and none while nobody waits); the evicted table's capacity
+ * when an evicted client registers again. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1342,6 +1343,46 @@ static void case_connections(struct harness *h) {
     check_stats(h, stats, &e);
 }
 
+/* ---- case 8: idle connections reclaimed for a waiting one ------------------------------------ */
+
+static void case_reclaim(struct harness *h) {
+    tw_server_options options = options_base();
+    options.connections_max = 2;
+    case_begin(h, "reclaim", &options);
+    raw *c1 = raw_new(h, "C1");
+    raw_register(c1, 1, "C1's register");
+    /* C2 holds its slot with the start of a header it never finishes (a slow peer). */
+    raw *c2 = raw_new(h, "C2");
+    tw_header partial = header_make(c2, tw_command_register, tw_operation_none, 0, 0);
+    tw_header_seal(&partial, NULL);
+    raw_send_bytes(c2, &partial, TW_HEADER_SIZE / 2);
+    /* Full, nobody waiting: idle past the limit, both keep their slots. */
+    TW_ASSERT(tw_loop_run_for(h->loop, TW_SERVER_IDLE_RECLAIM_NS + BACKLOG_WAIT_NS) == tw_loop_ok);
+    if (c1->ended || c2->ended) failf("reclaim: a connection was closed while nobody waited for its slot");
+    /* C3 waits. Both are idle past the limit, C1 the longer (its register came before C2
+     * connected), but C2 never delivered a whole message: C2 makes room, at once. */
+    raw *c3 = raw_new(h, "C3");
+    raw_send_register(c3);
+    message m;
+    expect_register_reply(c3, &m, 2, true, "C3's register, C2's slot reclaimed for it");
+    expect_closed(c2, "C2's connection (never a whole message), reclaimed for C3");
+    expect_nothing(c1, "C1's ping: the longer idle kept its slot, having delivered messages");
+    /* C4 waits: both slots delivered a message just now, so it waits until one has been idle
+     * for the limit; then the longer idle one goes, C3 (its register came before C1's ping). */
+    raw *c4 = raw_new(h, "C4");
+    raw_send_register(c4);
+    TW_ASSERT(tw_loop_run_for(h->loop, BACKLOG_WAIT_NS) == tw_loop_ok);
+    if (raw_has_message(c4) || c4->ended) failf("reclaim: C4 was answered before a slot was idle for the limit");
+    expect_register_reply(c4, &m, 3, true, "C4's register, C3's slot reclaimed for it");
+    expect_closed(c3, "C3's connection, the longer idle, reclaimed for C4");
+    expect_nothing(c1, "C1's ping: its slot was kept");
+
+    const tw_server_stats *stats = case_end(h);
+    expected_stats e = {.registrations = 3, .op = 3, .sessions = 3};
+    check_stats(h, stats, &e);
+    check_stat(h, "connections_reclaimed", stats->connections_reclaimed, 2);
+}
+
 /* ---- the test ------------------------------------------------------------------------------ */
 
 static void server_test_main(void *arg) {
@@ -1358,6 +1399,7 @@ static void server_test_main(void *arg) {
     case_ledger(h);
     case_malformed(h);
     case_connections(h);
+    case_reclaim(h);
     case_evicted_table(h); /* last: a failure here leaves the other cases' verdicts standing */
     tw_loop_deinit(h->loop);
     if (verbose) {
@@ -1370,7 +1412,7 @@ static void server_test_main(void *arg) {
                 }
             }
         }
-        printf("server: 8 cases passed; malformed input: %u variants in %u of %u classes, each "
+        printf("server: 9 cases passed; malformed input: %u variants in %u of %u classes, each "
                "closed its connection and changed nothing\n",
                (unsigned)variant_count, (unsigned)classes, (unsigned)(tw_proto_error_count - 1));
     }

@@ -41,6 +41,7 @@
     X(server_register_older_ignored, "server: a register that came after requests was ignored") \
     X(server_accept_failed, "server: an accept failed (out of descriptors); it tries again")    \
     X(server_init_out_of_memory, "server: init found no memory for its tables or ledger")      \
+    X(server_connection_reclaimed, "server: an idle connection made room for a waiting one")    \
     X(loop_submit_deferred, "loop: the IO queue was full; the operation waited for the next turn") \
     X(loop_cancel_timer, "loop: a cancel removed an armed timer")                              \
     X(loop_timer_reset_armed, "loop: a timer was reset while armed")                           \

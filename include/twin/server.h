@@ -57,10 +57,19 @@
 #define TW_SERVER_MESSAGE_SIZE_MIN (TW_HEADER_SIZE + 80u)
 /* After a failed accept (e.g. out of descriptors), the next try waits this long. */
 #define TW_SERVER_ACCEPT_RETRY_NS (10u * 1000u * 1000u)
+/* When every connection slot is taken, the server makes room for the connections waiting
+ * in the backlog by closing one that has delivered no whole message for at least
+ * TW_SERVER_IDLE_RECLAIM_NS: first one that never delivered any (a peer that trickles bytes,
+ * announces a body it never sends, or only holds the socket), else the one idle longest (a
+ * client's next request reconnects). It looks again every TW_SERVER_RECLAIM_CHECK_NS while
+ * it stays full and none qualifies. Without this, such peers could hold every slot. */
+#define TW_SERVER_IDLE_RECLAIM_NS (2000ull * 1000u * 1000u)
+#define TW_SERVER_RECLAIM_CHECK_NS (100u * 1000u * 1000u)
 
 typedef struct tw_server_options {
     tw_u128 cluster;
-    uint32_t connections_max;  /* 1 .. TW_SERVER_CONNECTIONS_MAX; more wait in the backlog */
+    uint32_t connections_max;  /* 1 .. TW_SERVER_CONNECTIONS_MAX; one more is held (see
+                                  TW_SERVER_IDLE_RECLAIM_NS), the rest wait in the backlog */
     uint32_t clients_max;      /* sessions: 1 .. TW_SERVER_CLIENTS_MAX */
     uint32_t message_size_max; /* TW_SERVER_MESSAGE_SIZE_MIN .. TW_MESSAGE_SIZE_MAX */
     uint32_t release_min;      /* clients outside [release_min, release_max] are evicted */
@@ -97,6 +106,7 @@ typedef struct tw_server_stats {
     uint64_t sessions_evicted[TW_EVICTION_REASON_COUNT]; /* by tw_eviction_reason */
     uint64_t evictions_sent[TW_EVICTION_REASON_COUNT];   /* eviction messages queued */
     uint64_t sends_dropped; /* replies, pongs or evictions that could not be queued */
+    uint64_t connections_reclaimed; /* closed to make room (TW_SERVER_IDLE_RECLAIM_NS) */
     uint64_t op;            /* the last op number committed (registers and requests) */
 } tw_server_stats;
 
