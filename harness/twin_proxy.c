@@ -140,7 +140,8 @@ static const char *const side_name[2] = {"downstream", "upstream"};
 typedef struct direction_stats {
     uint64_t bytes;
     uint64_t chunks;
-    uint64_t chunks_cut; /* chunks sent in more than one piece */
+    uint64_t chunks_cut;  /* chunks sent in more than one piece */
+    uint64_t chunks_held; /* chunks not yet due when they reached the head: delayed */
     uint64_t pieces;
 } direction_stats;
 
@@ -151,6 +152,7 @@ typedef struct chunk {
     uint32_t pieces;
     uint64_t due_ns;
     bool reset_drawn; /* the reset draw for this chunk was made (and came out no) */
+    bool held;        /* counted in chunks_held */
 } chunk;
 
 typedef struct direction {
@@ -262,7 +264,11 @@ static connection_end direction_send(connection *c, tw_pcg32 *rng, uint32_t whic
     while (d->count > 0) {
         chunk *k = &d->queue[d->head];
         TW_ASSERT(k->sent < k->length);
-        if (k->due_ns > now_ns) return end_open;
+        if (k->due_ns > now_ns) {
+            if (!k->held) c->stats[which].chunks_held++;
+            k->held = true;
+            return end_open;
+        }
         if (!k->reset_drawn) {
             if (draw_one_in(rng, c->o->reset_one_in)) return end_reset_injected;
             k->reset_drawn = true;
@@ -320,6 +326,7 @@ static connection_end direction_read(connection *c, uint32_t which, direction *d
     k->sent = 0;
     k->pieces = 0;
     k->reset_drawn = false;
+    k->held = false;
     k->due_ns = now_ns + (uint64_t)c->o->delay_ms * NS_PER_MS;
     d->count++;
     return end_open;
@@ -654,12 +661,14 @@ static void print_stats(const registry *r) {
                 c->number, connection_end_name(c->end), c->resets, c->stalls, stall);
         for (uint32_t d = 0; d < 2; d++) {
             const direction_stats *s = &c->stats[d];
-            fprintf(stderr, " %s: bytes=%" PRIu64 " chunks=%" PRIu64 " chunks_cut=%" PRIu64
-                            " pieces=%" PRIu64,
-                    direction_name[d], s->bytes, s->chunks, s->chunks_cut, s->pieces);
+            fprintf(stderr, " %s: bytes=%" PRIu64 " chunks=%" PRIu64 " chunks_held=%" PRIu64
+                            " chunks_cut=%" PRIu64 " pieces=%" PRIu64,
+                    direction_name[d], s->bytes, s->chunks, s->chunks_held, s->chunks_cut,
+                    s->pieces);
             total[d].bytes += s->bytes;
             total[d].chunks += s->chunks;
             total[d].chunks_cut += s->chunks_cut;
+            total[d].chunks_held += s->chunks_held;
             total[d].pieces += s->pieces;
         }
         fprintf(stderr, "\n");
@@ -673,9 +682,10 @@ static void print_stats(const registry *r) {
             "twin-proxy: stats: connections=%zu eof=%" PRIu64 " peer_resets=%" PRIu64
             " upstream_failed=%" PRIu64 " refused=%" PRIu64 " accept_errors=%" PRIu64
             " resets=%" PRIu64 " stalls=%" PRIu64 " bytes=%" PRIu64 " chunks=%" PRIu64
-            " chunks_cut=%" PRIu64 " pieces=%" PRIu64 "\n",
+            " chunks_held=%" PRIu64 " chunks_cut=%" PRIu64 " pieces=%" PRIu64 "\n",
             r->count, eofs, peer_resets, upstream_failed, r->refused, r->accept_errors, resets,
             stalls, total[0].bytes + total[1].bytes, total[0].chunks + total[1].chunks,
+            total[0].chunks_held + total[1].chunks_held,
             total[0].chunks_cut + total[1].chunks_cut, total[0].pieces + total[1].pieces);
 }
 
