@@ -232,6 +232,7 @@ static void set_nonblocking_nodelay(int fd) {
     TW_ASSERT(flags >= 0);
     int result = fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     TW_ASSERT(result == 0);
+    TW_ASSERT((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
     int one = 1;
     /* Fails only on a socket that is not TCP; every socket here is. */
     result = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -332,16 +333,42 @@ static connection_end direction_read(connection *c, uint32_t which, direction *d
     return end_open;
 }
 
+/* Connects to the upstream without blocking past a stop: a connect that waits (the
+ * upstream's backlog is full) is polled TWIN_PROXY_POLL_MS_MAX at a time. The socket comes
+ * back non-blocking. */
 static connection_end connect_upstream(connection *c) {
+    TW_ASSERT(c->upstream < 0);
     struct sockaddr_in6 storage;
     socklen_t length = to_sockaddr(&c->o->upstream, &storage);
-    int fd = socket(storage.sin6_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(storage.sin6_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return end_upstream_failed;
     if (connect(fd, (struct sockaddr *)&storage, length) != 0) {
-        close(fd);
-        return end_upstream_failed;
+        if (errno != EINPROGRESS) {
+            close(fd);
+            return end_upstream_failed;
+        }
+        for (;;) {
+            if (atomic_load(&stopping)) {
+                close(fd);
+                return end_stopped;
+            }
+            struct pollfd pending = {.fd = fd, .events = POLLOUT};
+            int ready = poll(&pending, 1, TWIN_PROXY_POLL_MS_MAX);
+            if (ready < 0 && errno != EINTR) TW_ASSERT(false);
+            if (ready <= 0) continue;
+            int error = 0;
+            socklen_t error_length = sizeof(error);
+            int result = getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &error_length);
+            TW_ASSERT(result == 0);
+            if (error != 0) {
+                close(fd);
+                return end_upstream_failed;
+            }
+            break;
+        }
     }
     c->upstream = fd;
+    TW_ASSERT(c->upstream >= 0);
     return end_open;
 }
 
@@ -359,6 +386,7 @@ static void *connection_run(void *argument) {
 
     c->end = connect_upstream(c);
     if (c->end != end_open) {
+        TW_ASSERT(c->end == end_upstream_failed || c->end == end_stopped);
         close_with_reset(c->downstream);
         atomic_store(&c->done, true);
         return NULL;

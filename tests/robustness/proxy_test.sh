@@ -8,7 +8,8 @@
 #     every packet accounted for; the proxy exits 0 on SIGTERM and its totals line shows the
 #     profile's faults really happened (chunks_held > 0 with a delay, chunks_cut > 0 with
 #     cutting, resets > 0, stalls > 0); the server saw no malformed input (the proxy must
-#     not change the bytes) and is still alive. Prints ok/evicted/resolved and packets/s.
+#     not change the bytes) and is still alive. Prints ok/evicted/resolved and packets/s;
+# (c) an upstream that refuses: the client's connection is reset, the proxy counts it.
 # The stall profile uses stall-ms 2500, above the client's 2 s request timeout, so stalled
 # clients time out and retry on a new connection. Which connections stall is fixed by the
 # seed (connection i draws from (seed, i)): with seed 1 and 1 in 2, 4 of the first 8 do.
@@ -148,6 +149,23 @@ for profile in "${profiles[@]}"; do
     "$(field stalls "$totals")" "$(field chunks_held "$totals")" "$(field chunks_cut "$totals")" \
     "$(field pieces "$totals")")")
 done
+
+# ---- (c) an upstream that refuses: the client's connection is reset, and counted ---------------
+# The last profile's server has exited, so its port refuses connections.
+: >"$tmp/proxy-refused.log"
+"$proxy" --listen 127.0.0.1:0 --upstream "$server_address" 2>"$tmp/proxy-refused.log" &
+proxy_pid=$!
+proxy_address=$(wait_listening twin-proxy "$tmp/proxy-refused.log" "$proxy_pid") \
+  || abort "refused: twin-proxy printed no 'listening on' line within 5 s"
+# A connect through the proxy, then a read: the proxy resets it once the upstream refuses.
+timeout 5 bash -c "exec 3<>/dev/tcp/${proxy_address%:*}/${proxy_address##*:} && cat <&3 >/dev/null" \
+  2>/dev/null
+rc=$?
+check "refused upstream: the client's connection ends by itself (rc=$rc, not 124 = hung)" '[ $rc -ne 124 ]'
+kill -TERM "$proxy_pid"; wait "$proxy_pid"; rc=$?; proxy_pid=""
+totals=$(grep '^twin-proxy: stats:' "$tmp/proxy-refused.log")
+check "refused upstream: the proxy exits 0 and counts it: $totals" \
+  '[ $rc -eq 0 ] && [ "$(field upstream_failed "$totals")" = 1 ] && [ "$(field connections "$totals")" = 1 ]'
 
 echo "--- per profile ($clients clients x $packets packets, $inflight in flight; figures, not asserted)"
 printf '%s\n' "${summary[@]}"
