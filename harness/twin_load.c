@@ -32,8 +32,9 @@
  * events were) and the model is left as it was. Each resolution is counted; evicted lookups
  * and echoes change nothing and need none.
  *
- * --check completions: only exactly-once and no-hang are checked (for a server that
- * restarts and loses its ledger). Evicted clients are replaced the same way.
+ * --check completions: only exactly-once, no-hang and the statuses of the invalid packets
+ * (which the client decides before it looks at the server) are checked, for a server that
+ * restarts and loses its ledger. Evicted clients are replaced the same way, unresolved.
  *
  * Every packet must complete exactly once (a second completion is a failure naming the
  * client and packet). A watchdog thread ends the run with exit 1 when no packet completes
@@ -104,7 +105,8 @@ static const char help[] =
     "  --clients N         clients, each with its own client id and IO thread, 1..256 (default 4)\n"
     "  --packets P         packets per client, 1..10000000 (default 1000)\n"
     "  --inflight K        packets one client keeps in flight, 1..4096 (default 1)\n"
-    "  --seed S            the PCG seed; ids derive from it (default 1)\n"
+    "  --seed S            the PCG seed: it draws every packet (ids also carry a per-run\n"
+    "                      nonce, so runs sharing a server never reuse an id) (default 1)\n"
     "  --cluster N         the cluster id, decimal below 2^128 (default 0)\n"
     "  --deadline-s T      fail when no packet completes for T s, 1..86400 (default 30)\n"
     "  --check model       every ok reply against a per-client ledger model, evictions\n"
@@ -174,7 +176,8 @@ struct load_client {
     tw_pcg32 rng;            /* the worker's */
     uint64_t account_next;   /* the next fresh account number (from 1) */
     uint64_t transfer_next;
-    tw_u128 id_high;         /* this client's ids: {number, id_high} */
+    tw_u128 id_high;         /* this client's object ids: {number, id_high.high} */
+    uint64_t client_id_high; /* its client ids: {(index + 1) << 32 | generation, this} */
     /* The resolution lookup: one packet, reused. */
     load_packet lookup;
     bool lookup_done;
@@ -729,20 +732,23 @@ static void on_complete(uintptr_t context, tw_packet *packet, uint64_t timestamp
 /* Starts a new tw_client (a new id) for c. Exits the run when init fails: nothing could go on. */
 static void client_start(load_client *c) {
     TW_ASSERT(!c->client_live);
+    pthread_mutex_lock(&c->mutex);
     c->generation++;
+    uint32_t generation = c->generation;
+    c->evicted = false;
+    pthread_mutex_unlock(&c->mutex);
     tw_client_options options = {
-        .id = {.low = ((uint64_t)(c->index + 1) << 32) | c->generation,
-               .high = splitmix64(c->flags->seed ^ 0x636c69656e74ull)},
+        .id = {.low = ((uint64_t)(c->index + 1) << 32) | generation,
+               .high = c->client_id_high},
     };
     tw_client_init_status status = tw_client_init(&c->client, c->flags->cluster, c->flags->address,
                                                   (uintptr_t)c, on_complete, &options);
     if (status != tw_client_init_ok) {
         fprintf(stderr, "twin-load: client %" PRIu32 " (generation %" PRIu32 "): tw_client_init "
-                "failed: %s\n", c->index, c->generation, tw_client_init_status_name(status));
+                "failed: %s\n", c->index, generation, tw_client_init_status_name(status));
         exit(1);
     }
     c->client_live = true;
-    c->evicted = false;
 }
 
 static void client_stop(load_client *c) {
@@ -981,7 +987,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "twin-load: out of memory for %" PRIu32 " clients\n", f.clients);
         return 1;
     }
-    uint64_t id_seed = splitmix64(f.seed);
+    /* The seed draws every packet; a per-run nonce in the ids keeps them fresh when runs
+     * share a server (a client id that still has a session there would have its register
+     * ignored, and reused object ids would exist already). */
+    uint64_t run_nonce = splitmix64(now_ns() ^ ((uint64_t)getpid() << 32));
+    uint64_t id_seed = splitmix64(f.seed ^ run_nonce);
     for (uint32_t i = 0; i < f.clients; i++) {
         load_client *c = &clients[i];
         c->index = i;
@@ -1011,6 +1021,7 @@ int main(int argc, char **argv) {
         c->transfer_next = 1;
         /* Ids {number, high}: high differs per client and per seed, never 0 or all ones. */
         c->id_high.high = (id_seed & ~0xffffull) | (uint64_t)(i + 1);
+        c->client_id_high = splitmix64(id_seed ^ 0x636c69656e74ull);
     }
 
     uint64_t started = now_ns();

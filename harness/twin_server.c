@@ -340,8 +340,9 @@ int main(int argc, char **argv) {
     tw_loop *loop = NULL;
     tw_loop_error loop_error = tw_loop_init(&loop, NULL);
     if (loop_error != tw_loop_ok) {
-        fprintf(stderr, "twin-server: cannot start the event loop: %s\n",
-                tw_loop_error_name(loop_error));
+        const char *advice = tw_loop_error_advice(loop_error);
+        fprintf(stderr, "twin-server: cannot start the event loop: %s%s%s\n",
+                tw_loop_error_name(loop_error), advice != NULL ? ": " : "", advice != NULL ? advice : "");
         return 1;
     }
 

@@ -21,6 +21,7 @@
 
 #include <twin/assert.h>
 #include <twin/io.h>
+#include <twin/real_waits.h>
 
 #define TW_IO_CQE_BATCH 128u
 #define TW_IO_ENTRIES_MAX 4096u
@@ -283,8 +284,10 @@ uint32_t tw_io_wait(tw_io *io, uint64_t timeout_ns, tw_io_complete_fn complete, 
         struct io_uring_cqe *cqe = NULL;
         struct __kernel_timespec timeout = {.tv_sec = (long long)(timeout_ns / 1000000000u),
                                             .tv_nsec = (long long)(timeout_ns % 1000000000u)};
+        tw_real_wait_begin("io_uring wait", io, "timeout_ns", timeout_ns);
         rc = io_uring_submit_and_wait_timeout(&io->ring, &cqe, 1,
                                               timeout_ns == TW_TIMEOUT_NONE ? NULL : &timeout, NULL);
+        tw_real_wait_end();
         /* -ETIME: the timeout passed; -EINTR: a signal. Either way, reap what is there. */
         TW_ASSERT_MSG(rc >= 0 || rc == -ETIME || rc == -EINTR, "io_uring wait failed");
     }

@@ -3,10 +3,12 @@
 # Packages: cmake ninja-build gcc clang libclang-rt-14-dev (clang's sanitizer runtimes),
 # pkg-config, liburing-dev (the real loop), libuv1-dev (the ping-pong peer), libglib2.0-dev
 # and libomp-14-dev (the thread-pool peers: GThreadPool, and OpenMP under clang), libxxhash-dev
-# (the protocol's XXH3 checksums), python3 (the trace test reads twin-sim's JSON).
+# (the protocol's XXH3 checksums), python3 (the trace test reads twin-sim's JSON), iproute2
+# and nftables (tests/robustness: network namespaces, veth, tc, packet drops).
 twin_deps() {
   local packages=(cmake ninja-build gcc clang libclang-rt-14-dev libc6-dev pkg-config liburing-dev
-                  libuv1-dev libglib2.0-dev libomp-14-dev libxxhash-dev python3)
+                  libuv1-dev libglib2.0-dev libomp-14-dev libxxhash-dev python3
+                  iproute2 nftables)
   local missing=()
   local p
   for p in "${packages[@]}"; do

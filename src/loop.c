@@ -71,6 +71,15 @@ const char *tw_loop_error_name(tw_loop_error error) {
     return "unknown";
 }
 
+const char *tw_loop_error_advice(tw_loop_error error) {
+    if (error != tw_loop_unsupported) return NULL;
+    return "io_uring is refused here: the kernel has no io_uring, the kernel.io_uring_disabled "
+           "sysctl forbids it (sysctl -w kernel.io_uring_disabled=0 allows it), or a seccomp "
+           "policy does (a container's default profile: allow io_uring_setup, io_uring_enter and "
+           "io_uring_register, e.g. docker run --security-opt seccomp=unconfined); the real build "
+           "needs io_uring";
+}
+
 /* ---- intrusive FIFOs --------------------------------------------------------------- */
 
 static void fifo_push(fifo *queue, tw_completion *completion) {

@@ -366,7 +366,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0) print_runs = true;
     }
-    tw_test_case test = {.name = "client_faults", .prepare = prepare, .main_fn = faults_main,
+    tw_test_case test = {.name = "client_faults", .real_uses_io_uring = true, .prepare = prepare, .main_fn = faults_main,
                          .steps_expected = steps_expected};
     return tw_test_main(argc, argv, &test);
 }

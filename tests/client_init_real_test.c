@@ -15,15 +15,11 @@
  * shown not to be what fails. */
 #include <errno.h>
 #include <dirent.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -31,15 +27,8 @@
 
 #include <twin/client.h>
 
-#if defined(__x86_64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#else
-#error "client_init_real_test: add this machine's AUDIT_ARCH"
-#endif
+#include "seccomp_refuse.h"
 
-#define SYSCALLS_REFUSED_MAX 2u
 #define CHILD_OK 0
 #define CHILD_FAILED 1
 
@@ -59,25 +48,9 @@ static int child_fail(const char *what, const char *detail) {
 
 /* Makes each listed system call fail with errno_value from now on, in this process. */
 static int refuse(const long *syscalls, unsigned count, int errno_value) {
-    if (count == 0 || count > SYSCALLS_REFUSED_MAX) return child_fail("refuse: bad count", NULL);
-    struct sock_filter filter[5 + 2 * SYSCALLS_REFUSED_MAX]; /* 4 + 2 per call + 1 */
-    unsigned n = 0;
-    filter[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                               offsetof(struct seccomp_data, arch));
-    filter[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0);
-    filter[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    filter[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                               offsetof(struct seccomp_data, nr));
-    for (unsigned i = 0; i < count; i++) {
-        filter[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)syscalls[i], 0, 1);
-        filter[n++] = (struct sock_filter)BPF_STMT(
-            BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)errno_value & SECCOMP_RET_DATA));
-    }
-    filter[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    struct sock_fprog program = {.len = (unsigned short)n, .filter = filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return child_fail("PR_SET_NO_NEW_PRIVS", strerror(errno));
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
-        return child_fail("PR_SET_SECCOMP", strerror(errno));
+    char error[128];
+    if (tw_test_seccomp_refuse(syscalls, count, errno_value, error, sizeof(error)) != 0) {
+        return child_fail("refuse", error);
     }
     return CHILD_OK;
 }

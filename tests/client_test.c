@@ -797,7 +797,7 @@ static void *prepare(tw_test_build build) {
 }
 
 int main(int argc, char **argv) {
-    tw_test_case test = {.name = "client", .prepare = prepare, .main_fn = client_main,
+    tw_test_case test = {.name = "client", .real_uses_io_uring = true, .prepare = prepare, .main_fn = client_main,
                          .sim_faults_off = true};
     return tw_test_main(argc, argv, &test);
 }

@@ -15,6 +15,6 @@ static void *prepare(tw_test_build build) {
 }
 
 int main(int argc, char **argv) {
-    tw_test_case test = {.name = "echo", .prepare = prepare, .main_fn = tw_workload_echo_run};
+    tw_test_case test = {.name = "echo", .real_uses_io_uring = true, .prepare = prepare, .main_fn = tw_workload_echo_run};
     return tw_test_main(argc, argv, &test);
 }

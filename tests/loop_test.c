@@ -718,7 +718,7 @@ static void *prepare(tw_test_build build) {
 }
 
 int main(int argc, char **argv) {
-    tw_test_case test = {.name = "loop", .prepare = prepare, .main_fn = loop_main,
+    tw_test_case test = {.name = "loop", .real_uses_io_uring = true, .prepare = prepare, .main_fn = loop_main,
                          .sim_disruptions_off = true};
     return tw_test_main(argc, argv, &test);
 }

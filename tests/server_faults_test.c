@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--seed") == 0) print_runs = true;
         if (strcmp(argv[i], "--net-corruption") == 0) corruption_possible = true;
     }
-    tw_test_case test = {.name = "server_faults",
+    tw_test_case test = {.name = "server_faults", .real_uses_io_uring = true,
                          .prepare = prepare,
                          .main_fn = tw_workload_server_run,
                          .steps_expected = steps_expected};

@@ -1382,7 +1382,7 @@ static void *prepare(tw_test_build build) {
 }
 
 int main(int argc, char **argv) {
-    tw_test_case test = {.name = "server",
+    tw_test_case test = {.name = "server", .real_uses_io_uring = true,
                          .prepare = prepare,
                          .main_fn = server_test_main,
                          .sim_disruptions_off = true};

@@ -53,6 +53,9 @@ typedef enum tw_loop_error {
 } tw_loop_error;
 
 const char *tw_loop_error_name(tw_loop_error error);
+/* What a user can do about an error that stops a program from starting (today:
+ * tw_loop_unsupported), as one sentence; NULL for errors with no such advice. */
+const char *tw_loop_error_advice(tw_loop_error error);
 
 typedef struct tw_result {
     tw_loop_error error;

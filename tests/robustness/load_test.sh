@@ -3,11 +3,14 @@
 #   usage: load_test.sh PATH/twin-server PATH/twin-load
 # (a) bad usage exits 2 naming the flag;
 # (b) 4 clients x 1000 packets, 4 in flight: exit 0; every packet completed (ok + statuses
-#     = 4000), every ok reply checked, no mismatch, no eviction;
+#     = 4000), every ok reply checked, no mismatch, no eviction; the same seed again against
+#     the same server passes too (ids are fresh per run);
 # (c) more clients than sessions (--clients-max 3, 4 clients): evictions happen, evicted
 #     creates are resolved, still exit 0 with no mismatch;
 # (d) the planted wrong model (--plant-wrong-model): exit 1 with a mismatch line naming the
-#     client, the packet, what was expected and what came.
+#     client, the packet, what was expected and what came;
+# (e) the watchdog: against a port nobody listens on, --deadline-s 1: exit 1 with the hang
+#     line and each client's outstanding packets.
 set -u
 if [ $# -ne 2 ]; then
   echo "usage: $0 PATH/twin-server PATH/twin-load" >&2
@@ -85,6 +88,12 @@ check "model check: exit 0 (rc $rc)" '[ $rc -eq 0 ]'
 check_counts "model check" "$out" 4000
 check "model check: no eviction with room for every client" '[ "$(field evicted "$out")" = 0 ]'
 [ $rc -eq 0 ] || tail -25 "$tmp/load_b.log"
+# The same seed again, same server: ids carry a per-run nonce, so this run is fresh too.
+out=$(timeout 120 "$load" "127.0.0.1:$port" --clients 4 --packets 300 --inflight 4 --seed 11 \
+      --quiet 2>"$tmp/load_b2.log"); rc=$?
+echo "$out"
+check "the same seed again on the same server: exit 0 (rc $rc)" '[ $rc -eq 0 ]'
+check_counts "same seed again" "$out" 1200
 
 # ---- (c) evictions resolved --------------------------------------------------------------
 start_server --clients-max 3
@@ -110,6 +119,19 @@ check "planted wrong model: mismatches=1 (got $(field mismatches "$out"))" \
 check "planted wrong model: a mismatch line names client, packet, expected and got" \
       '[[ "$err" =~ mismatch:\ client\ [0-9]+\ packet\ [0-9]+.*expected.*got ]]'
 
+# ---- (e) the watchdog ---------------------------------------------------------------------
 stop_server
+free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+out=$(timeout 60 "$load" "127.0.0.1:$free_port" --clients 2 --packets 10 --inflight 3 --deadline-s 1 \
+      --quiet 2>"$tmp/load_e.log"); rc=$?
+err=$(cat "$tmp/load_e.log")
+echo "$err"
+check "watchdog: exit 1 with nothing listening (rc $rc)" '[ $rc -eq 1 ]'
+check "watchdog: the hang line names the deadline" \
+      '[[ "$err" == *"hang: no packet completed for 1 s (0/20 completed)"* ]]'
+check "watchdog: each client's 3 outstanding packets are listed" \
+      '[ "$(grep -c "outstanding 3" <<<"$err")" -eq 2 ] && [ "$(grep -c "not completed" <<<"$err")" -eq 6 ]'
+check "watchdog: no result line on stdout after a hang ('$out')" '[ -z "$out" ]'
+
 if [ $fail -ne 0 ]; then echo "load_test: FAILED"; exit 1; fi
 echo "load_test: passed"

@@ -123,6 +123,8 @@ typedef struct sweep_totals {
     tw_sim_net_counts net;
 } sweep_totals;
 
+void tw_test_phase(const char *phase) { TW_ASSERT(phase != NULL); }
+
 int tw_test_main(int argc, char **argv, const tw_test_case *test) {
     TW_ASSERT(test != NULL && test->main_fn != NULL && test->prepare != NULL);
     runner_flags f;

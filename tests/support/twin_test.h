@@ -29,7 +29,26 @@ typedef struct tw_test_case {
     /* Sim only: which network faults the seed may draw (default: all but corruption). */
     bool sim_faults_off;
     bool sim_disruptions_off;
+    /* Real only: the test needs io_uring (a loop, a client, a server). Where the kernel or a
+     * policy refuses io_uring, the runner says so and exits TW_TEST_EXIT_SKIPPED. */
+    bool real_uses_io_uring;
 } tw_test_case;
+
+/* ctest's SKIP_RETURN_CODE for real tests that need io_uring where it is refused. */
+#define TW_TEST_EXIT_SKIPPED 77
+/* Real: a watchdog fails the test when one phase lasts longer than this (the environment
+ * variable TWIN_TEST_HANG_S, 1..3600, sets another limit), printing the phase and what each
+ * thread waits on. */
+#define TW_TEST_HANG_S_DEFAULT 60u
+#define TW_TEST_HANG_S_MAX 3600u
+#define TW_TEST_EXIT_HANG 3
+
+/* Names the phase the test is in (a static string), for the hang report; resets the real
+ * watchdog's clock. The sim runner ignores it (a sim hang is a deadlock the world reports). */
+void tw_test_phase(const char *phase);
+/* Real: starts the watchdog (the runner does, before the test body); exits 2 with a message
+ * when TWIN_TEST_HANG_S is not a number in 1..3600. */
+void tw_test_watchdog_start(const char *test_name);
 
 int tw_test_main(int argc, char **argv, const tw_test_case *test);
 
