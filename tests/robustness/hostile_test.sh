@@ -20,8 +20,10 @@
 #   peers sent requests and the server dropped replies it could not queue (sends_dropped),
 #   and churn opened at least churn_connects_min connections.
 # Figures, not asserted: twin-load's packets/s during the attack against the baseline.
-# Held connections stay below connections_max - clients (36 of 64): a server with no idle
-# timeout lets peers that hold every slot starve new clients (reported, not tested here).
+# Then every slot taken: slowloris peers on all connections_max slots, and twin-load must
+# still finish (exit 0): the server reclaims an idle slot for a waiting connection
+# (TW_SERVER_IDLE_RECLAIM_NS; before that, these peers starved new clients for good), and its
+# stats count the reclaims.
 set -u
 if [ $# -ne 3 ]; then
   echo "usage: $0 PATH/twin-server PATH/twin-hostile PATH/twin-load" >&2
@@ -198,6 +200,17 @@ kill -0 "$server_pid" 2>/dev/null
 check "twin-server is alive after the attack" '[ $? -eq 0 ]'
 load_run 199 "after the attack (fresh run)"
 
+# ---- every slot taken by slow peers ---------------------------------------------------------------
+full_s=12
+"$hostile" "$address" --attack slowloris --connections $connections_max --interval-ms 1000 --seed 6 \
+  --duration-s $full_s --message-size-max $message_size_max >"$tmp/hostile-full.out" 2>&1 &
+hostile_pids+=($!)
+sleep 2   # let the slow peers take every slot
+load_run 200 "with all $connections_max slots held by slowloris peers"
+full_pps=$(field packets_per_s "$(grep '^twin-load:' "$tmp/load-200.out")")
+wait "${hostile_pids[-1]}"; unset 'hostile_pids[-1]'
+echo "    $(cat "$tmp/hostile-full.out")"
+
 kill -TERM "$server_pid"; wait "$server_pid"; rc=$?; server_pid=""
 wait "$sampler_pid" 2>/dev/null; sampler_pid=""
 stats=$(grep 'twin-server: stats:' "$tmp/server.log")
@@ -207,6 +220,8 @@ check "the server counted the garbage and the over-size headers as malformed" \
   '[ "$(field bad_header_checksum "$stats")" -gt 0 ] && [ "$(field size_above_max "$stats")" -gt 0 ]'
 check "the server dropped replies it could not queue to the peers that never read (sends_dropped=$(field sends_dropped "$stats"))" \
   '[ "$(field sends_dropped "$stats")" -gt 0 ]'
+check "the server reclaimed idle slots for waiting connections (reclaimed=$(field reclaimed "$stats"))" \
+  '[ "$(field reclaimed "$stats")" -gt 0 ]'
 
 samples=$(wc -l <"$tmp/rss.samples")
 peak=$(sort -n "$tmp/rss.samples" | tail -1)
@@ -221,7 +236,8 @@ if [ ${#attack_pps[@]} -gt 0 ]; then
 fi
 ratio=$(awk -v a="$mean_pps" -v b="${baseline_pps:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
 echo "figures (not asserted): baseline (mean of $baseline_runs) ${baseline_pps:-?} packets/s; during the attack" \
-     "${attack_pps[*]} packets/s (mean $mean_pps, ratio $ratio); VmRSS peak $peak KiB of $rss_limit_kib"
+     "${attack_pps[*]} packets/s (mean $mean_pps, ratio $ratio); with every slot held by slow peers" \
+     "${full_pps:-?} packets/s; VmRSS peak $peak KiB of $rss_limit_kib"
 if [ $fail -ne 0 ]; then
   echo "hostile_test: FAILED"
   exit 1
