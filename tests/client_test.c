@@ -781,13 +781,21 @@ static void case_memory_after_deinit(void) {
 
 static void client_main(void *arg) {
     (void)arg;
+    tw_test_phase("client: addresses");
     case_addresses();
+    tw_test_phase("client: misuse");
     case_misuse();
+    tw_test_phase("client: statuses");
     case_statuses();
+    tw_test_phase("client: batching");
     case_batching();
+    tw_test_phase("client: eviction");
     case_eviction();
+    tw_test_phase("client: deinit");
     case_deinit();
+    tw_test_phase("client: retries");
     case_retries();
+    tw_test_phase("client: memory_after_deinit");
     case_memory_after_deinit();
 }
 

@@ -704,11 +704,17 @@ static void test_take_waiting(void) {
 
 static void loop_main(void *arg) {
     (void)arg;
+    tw_test_phase("loop: accept_connect_send_recv_close");
     test_accept_connect_send_recv_close();
+    tw_test_phase("loop: queued_writes");
     test_queued_writes();
+    tw_test_phase("loop: timers_and_async");
     test_timers_and_async();
+    tw_test_phase("loop: bad_input");
     test_bad_input();
+    tw_test_phase("loop: cancel_rearm_ring_run_for");
     test_cancel_rearm_ring_run_for();
+    tw_test_phase("loop: take_waiting");
     test_take_waiting();
 }
 

@@ -556,6 +556,7 @@ static void case_begin(struct harness *h, const char *name, const tw_server_opti
     const char *problem = tw_server_options_check(options);
     if (problem != NULL) failf("%s: options: %s", name, problem);
     h->case_name = name;
+    tw_test_phase(name);
     h->timestamp_last = 0;
     h->sent_well_formed = 0;
     h->sent_pings = 0;

@@ -39,7 +39,7 @@ typedef struct tw_test_case {
 /* Real: a watchdog fails the test when one phase lasts longer than this (the environment
  * variable TWIN_TEST_HANG_S, 1..3600, sets another limit), printing the phase and what each
  * thread waits on. */
-#define TW_TEST_HANG_S_DEFAULT 60u
+#define TW_TEST_HANG_S_DEFAULT 30u
 #define TW_TEST_HANG_S_MAX 3600u
 #define TW_TEST_EXIT_HANG 3
 
