@@ -768,6 +768,16 @@ static void close_socket(tw_sim_net *net, sim_socket *socket, tw_io *io) {
             server->state = socket_closed;
         }
     }
+    if (socket->state == socket_connected && !socket->conn->reset &&
+        socket->conn->pipes[1 - socket->side].written > socket->conn->pipes[1 - socket->side].read) {
+        /* Closed with bytes unread (arrived or on their way): Linux sends a RST, not a FIN
+         * (tcp_close; RFC 2525 2.17), and bytes still in flight draw one from the closed
+         * socket: the peer sees a reset (tests/conformance/reset-unread.scn). */
+        socket->state = socket_closed;
+        trace_net(net, net_event_close, (uint64_t)socket->fd, 0);
+        conn_reset(net, socket->conn);
+        return;
+    }
     if (socket->state == socket_connected && !socket->conn->reset) {
         sim_pipe *out = &socket->conn->pipes[socket->side];
         if (!out->fin_sent) {
@@ -875,6 +885,11 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
         return true;
     case tw_op_send:
         error = socket_error(net, completion->args.send.socket, &socket);
+        /* Linux: a send on a TCP socket that never connected (or listens) is EPIPE, not
+         * ENOTCONN (sk_stream_wait_connect); tests/conformance/not-connected.scn. */
+        if (error == tw_loop_ok && (socket->state == socket_open || socket->state == socket_listening)) {
+            error = tw_loop_broken_pipe;
+        }
         if (error == tw_loop_ok && socket->state != socket_connected) error = tw_loop_not_connected;
         if (error == tw_loop_ok && socket->conn->reset) error = tw_loop_reset;
         if (error == tw_loop_ok && socket->shut_write) error = tw_loop_broken_pipe;
