@@ -8,7 +8,8 @@
  * text, and tests/conformance/compare.sh checks that it equals the real build's.
  *
  * Usage: conformance_{real,sim} [--out FILE] SCENARIO.scn... [-- RUNNER FLAGS]
- * (runner flags go to the sim runner, e.g. `-- --seeds 50`; the real runner takes none).
+ * (runner flags go to the sim runner, e.g. `-- --seeds 50` or a repro's `-- --seed 7
+ * --strategy pct`; the real runner takes none). The outcome goes to stdout or FILE.
  *
  * ---- The scenario format -----------------------------------------------------------
  * One command a line; '#' starts a comment; blank lines are ignored. Names (sockets and
@@ -468,6 +469,7 @@ static const char *pending_names(char *text, size_t size) {
 }
 
 static void wait_for(const command *cmd) {
+    TW_ASSERT(cmd->verb == verb_wait && cmd->argc > 0);
     tw_loop_timer_reset(state.loop, &state.watchdog, (uint64_t)TW_CONF_WAIT_DEADLINE_S * 1000u * NS_PER_MS,
                         NULL, watchdog_cb);
     for (;;) {
@@ -928,7 +930,15 @@ int main(int argc, char **argv) {
     tw_test_case test = {.name = "conformance", .prepare = prepare, .main_fn = conformance_main,
                          .sim_faults_off = true};
     int rc = tw_test_main(runner_argc, runner_argv, &test);
-    if (rc != 0 || !reference_set) return rc != 0 ? rc : 1;
+    if (rc != 0) {
+        /* The runner's repro line names its own flags only. */
+        fprintf(stderr, "conformance: to reproduce, give the scenarios before the runner's flags: %s",
+                argv[0]);
+        for (uint32_t i = 0; i < conf.scenarios_count; i++) fprintf(stderr, " %s", conf.scenarios[i].path);
+        fprintf(stderr, " -- FLAGS OF THE REPRO LINE\n");
+        return rc;
+    }
+    if (!reference_set) return 1;
     FILE *out = stdout;
     if (out_path != NULL) {
         out = fopen(out_path, "w");
