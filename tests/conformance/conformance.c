@@ -628,20 +628,29 @@ static void run_command(const command *cmd) {
 static void scenario_cleanup(void) {
     tw_completion closes[TW_CONF_SOCKETS_MAX];
     tw_loop_error errors[TW_CONF_SOCKETS_MAX];
+    bool closing[TW_CONF_SOCKETS_MAX] = {false};
     memset(closes, 0, sizeof(closes));
     for (uint32_t i = 0; i < state.sockets_count; i++) {
         conf_socket *s = &state.sockets[i];
         if (!s->is_open) continue;
         s->is_open = false;
+        closing[i] = true;
+        errors[i] = tw_loop_unexpected;
         tw_tcp_close(state.loop, &closes[i], s->tcp, &errors[i], quiet_cb);
     }
+    tw_completion cancel = {0}; /* the loop owns it until the run below ends */
+    tw_loop_error canceled = tw_loop_unexpected;
     if (tw_completion_active(&state.watchdog)) {
-        tw_completion cancel = {0};
-        tw_loop_error canceled = tw_loop_unexpected;
         tw_loop_cancel(state.loop, &cancel, &state.watchdog, &canceled, quiet_cb);
     }
     TW_ASSERT(tw_loop_run(state.loop, tw_run_until_done) == tw_loop_ok);
     TW_ASSERT(tw_loop_active(state.loop) == 0);
+    for (uint32_t i = 0; i < state.sockets_count; i++) {
+        if (closing[i] && errors[i] != tw_loop_ok) {
+            CONF_FAIL("scenario %s: closing %s at the end failed: %s", state.scenario->name,
+                      state.sockets[i].name, tw_loop_error_name(errors[i]));
+        }
+    }
     tw_loop_deinit(state.loop);
     state.loop = NULL;
 }
