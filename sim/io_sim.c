@@ -919,6 +919,12 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
         return true;
     case tw_op_shutdown:
         error = socket_error(net, completion->args.shutdown.socket, &socket);
+        if (error == tw_loop_ok && socket->state == socket_listening) {
+            /* Linux: SHUT_WR on a listener succeeds and changes nothing (inet_shutdown);
+             * tests/conformance/misuse.scn. */
+            finish(completion, ok_result(0));
+            return true;
+        }
         if (error == tw_loop_ok && socket->state != socket_connected) error = tw_loop_not_connected;
         if (error != tw_loop_ok) break;
         if (!socket->shut_write && !socket->conn->reset) {
