@@ -5,7 +5,8 @@
  * line per completion. The real build runs each scenario once, with io_uring on 127.0.0.1;
  * the sim build runs the same scenarios in a simulated world with network faults off, over
  * a sweep of seeds (seeded latencies, seeded scheduler): every seed must print the same
- * text, and tests/conformance/compare.sh checks that it equals the real build's.
+ * text, and tests/conformance/compare.py checks that it equals the real build's, except
+ * the lines tests/conformance/DIFFERENCES.md lists as known differences.
  *
  * Usage: conformance_{real,sim} [--out FILE] SCENARIO.scn... [-- RUNNER FLAGS]
  * (runner flags go to the sim runner, e.g. `-- --seeds 50` or a repro's `-- --seed 7
@@ -63,7 +64,11 @@
  *   cancel   ok | not_found | in_progress
  *   pending  pending | completed           (printed in the log of OP's socket)
  * A result's os_error (errno) is not printed: it is 0 in the sim. The ordering printed is
- * per socket only: the order of callbacks of different sockets is not guaranteed. */
+ * per socket only: the order of callbacks of different sockets is not guaranteed. Within
+ * one socket, the order is what the API guarantees: completions separated by a wait come
+ * in the order of the waits, and the scenarios put operations of one socket in flight
+ * together only where their order is fixed (a close completes after the operations on
+ * its socket that it cancels). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
