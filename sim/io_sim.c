@@ -12,7 +12,10 @@
  * it stays open and new connections work: what the peer sent arrives late, after the
  * client gave up on the connection and retried on another), and bit flips (only when asked
  * for). Bytes on a connection that is not reset arrive exactly
- * once and in order. A loop waiting for IO parks its fiber on a futex in virtual time. */
+ * once and in order. A loop waiting for IO parks its fiber on a futex in virtual time.
+ * As in Linux, a close with bytes unread resets the connection, and bytes that arrived
+ * before a reset are still read before it is reported; tests/conformance compares this
+ * network with the kernel's (DIFFERENCES.md lists where they still differ). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -768,6 +771,16 @@ static void close_socket(tw_sim_net *net, sim_socket *socket, tw_io *io) {
             server->state = socket_closed;
         }
     }
+    if (socket->state == socket_connected && !socket->conn->reset &&
+        socket->conn->pipes[1 - socket->side].written > socket->conn->pipes[1 - socket->side].read) {
+        /* Closed with bytes unread (arrived or on their way): Linux sends a RST, not a FIN
+         * (tcp_close; RFC 2525 2.17), and bytes still in flight draw one from the closed
+         * socket: the peer sees a reset (tests/conformance/reset-unread.scn). */
+        socket->state = socket_closed;
+        trace_net(net, net_event_close, (uint64_t)socket->fd, 0);
+        conn_reset(net, socket->conn);
+        return;
+    }
     if (socket->state == socket_connected && !socket->conn->reset) {
         sim_pipe *out = &socket->conn->pipes[socket->side];
         if (!out->fin_sent) {
@@ -868,13 +881,24 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
     case tw_op_recv:
         error = socket_error(net, completion->args.recv.socket, &socket);
         if (error == tw_loop_ok && socket->state != socket_connected) error = tw_loop_not_connected;
-        if (error == tw_loop_ok && socket->conn->reset) error = tw_loop_reset;
+        if (error == tw_loop_ok && socket->conn->reset) {
+            /* Bytes that arrived before the reset are still read first, as from Linux's
+             * receive queue (tcp_recvmsg reads it before it reports the error); bytes still
+             * in flight were lost (tests/conformance/reset-with-data.scn). */
+            const sim_pipe *in = &socket->conn->pipes[1 - socket->side];
+            if (in->delivered == in->read || completion->args.recv.size == 0) error = tw_loop_reset;
+        }
         if (error != tw_loop_ok) break;
         fifo_push(&socket->recvs, completion);
         service_recvs(net, socket);
         return true;
     case tw_op_send:
         error = socket_error(net, completion->args.send.socket, &socket);
+        /* Linux: a send on a TCP socket that never connected (or listens) is EPIPE, not
+         * ENOTCONN (sk_stream_wait_connect); tests/conformance/not-connected.scn. */
+        if (error == tw_loop_ok && (socket->state == socket_open || socket->state == socket_listening)) {
+            error = tw_loop_broken_pipe;
+        }
         if (error == tw_loop_ok && socket->state != socket_connected) error = tw_loop_not_connected;
         if (error == tw_loop_ok && socket->conn->reset) error = tw_loop_reset;
         if (error == tw_loop_ok && socket->shut_write) error = tw_loop_broken_pipe;
@@ -895,6 +919,12 @@ bool tw_io_submit(tw_io *io, tw_completion *completion) {
         return true;
     case tw_op_shutdown:
         error = socket_error(net, completion->args.shutdown.socket, &socket);
+        if (error == tw_loop_ok && socket->state == socket_listening) {
+            /* Linux: SHUT_WR on a listener succeeds and changes nothing (inet_shutdown);
+             * tests/conformance/misuse.scn. */
+            finish(completion, ok_result(0));
+            return true;
+        }
         if (error == tw_loop_ok && socket->state != socket_connected) error = tw_loop_not_connected;
         if (error != tw_loop_ok) break;
         if (!socket->shut_write && !socket->conn->reset) {

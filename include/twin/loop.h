@@ -36,8 +36,9 @@ typedef enum tw_loop_error {
     tw_loop_reset,            /* the connection was reset */
     tw_loop_refused,          /* connect: nothing listens at that address */
     tw_loop_timed_out,        /* connect: no answer in time */
-    tw_loop_broken_pipe,      /* send on a connection this side has shut down or the peer closed */
-    tw_loop_not_connected,    /* shutdown, send or recv on a socket that is not connected */
+    tw_loop_broken_pipe,      /* send on a connection this side has shut down or the peer closed,
+                                 or on a socket that never connected (Linux's EPIPE) */
+    tw_loop_not_connected,    /* shutdown or recv on a socket that is not connected */
     tw_loop_bad_socket,       /* the socket is closed, or was never opened */
     tw_loop_address_in_use,   /* bind: the address is taken */
     tw_loop_address_invalid,  /* an address string or family that is not accepted */
