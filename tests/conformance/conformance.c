@@ -661,6 +661,7 @@ static void scenario_cleanup(void) {
 }
 
 static void scenario_run(const scenario *sc) {
+    tw_test_phase(sc->path); /* the hang report names the scenario (the table outlives the run) */
     memset(&state, 0, sizeof(state));
     state.scenario = sc;
     tw_loop_error error = tw_loop_init(&state.loop, NULL);
@@ -942,7 +943,7 @@ int main(int argc, char **argv) {
     runner_argv[runner_argc] = NULL;
     /* The real runner runs the case once; the sim runner sweeps seeds, faults off. */
     tw_test_case test = {.name = "conformance", .prepare = prepare, .main_fn = conformance_main,
-                         .sim_faults_off = true};
+                         .sim_faults_off = true, .real_uses_io_uring = true};
     int rc = tw_test_main(runner_argc, runner_argv, &test);
     if (rc != 0) {
         /* The runner's repro line names its own flags only. */
