@@ -9,9 +9,15 @@ twin_deps() {
   local packages=(cmake ninja-build gcc clang libclang-rt-14-dev libc6-dev pkg-config liburing-dev
                   libuv1-dev libglib2.0-dev libomp-14-dev libxxhash-dev python3
                   iproute2 nftables)
+  twin_install_packages "${packages[@]}"
+}
+
+# Installs those of the named Debian packages that are missing (scripts/bench report adds
+# gnuplot-nox for its plots this way).
+twin_install_packages() {
   local missing=()
   local p
-  for p in "${packages[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
