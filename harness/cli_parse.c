@@ -1,5 +1,10 @@
 /* twin harness: strict number parsing (see cli_parse.h). */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
+
+#include <twin/assert.h>
 
 #include "cli_parse.h"
 
@@ -38,5 +43,30 @@ bool tw_cli_parse_u128(const char *text, tw_u128 *value) {
         result.high = (uint64_t)limbs[2] | ((uint64_t)limbs[3] << 32);
     }
     *value = result;
+    return true;
+}
+
+int tw_cli_usage_error(const tw_cli *cli, const char *format, ...) {
+    TW_ASSERT(cli != NULL && cli->program != NULL && cli->usage != NULL);
+    va_list arguments;
+    va_start(arguments, format);
+    fprintf(stderr, "%s: ", cli->program);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    fprintf(stderr, "\n%s", cli->usage);
+    return 2;
+}
+
+bool tw_cli_parse_u32(const tw_cli *cli, const char *flag, const char *value, uint32_t low,
+                      uint32_t high, uint32_t *out, int *exit_code) {
+    TW_ASSERT(flag != NULL && value != NULL && out != NULL && exit_code != NULL);
+    TW_ASSERT(low <= high);
+    uint64_t parsed = 0;
+    if (!tw_cli_parse_u64(value, high, &parsed) || parsed < low) {
+        *exit_code = tw_cli_usage_error(cli, "%s takes an integer %" PRIu32 "..%" PRIu32 ", not '%s'",
+                                        flag, low, high, value);
+        return false;
+    }
+    *out = (uint32_t)parsed;
     return true;
 }

@@ -232,29 +232,9 @@ static uint64_t problems_counted(void) {
 
 /* ---- flags ------------------------------------------------------------------------------ */
 
-static int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *format, ...) {
-    va_list arguments;
-    va_start(arguments, format);
-    fprintf(stderr, "twin-load: ");
-    vfprintf(stderr, format, arguments);
-    va_end(arguments);
-    fprintf(stderr, "\n%s", usage);
-    return 2;
-}
-
-static bool parse_u32(const char *flag, const char *value, uint32_t low, uint32_t high,
-                      uint32_t *out, int *exit_code) {
-    uint64_t parsed = 0;
-    if (!tw_cli_parse_u64(value, high, &parsed) || parsed < low) {
-        *exit_code = usage_error("%s takes an integer %" PRIu32 "..%" PRIu32 ", not '%s'", flag,
-                                 low, high, value);
-        return false;
-    }
-    *out = (uint32_t)parsed;
-    return true;
-}
+static const tw_cli cli = {.program = "twin-load", .usage = usage};
+#define usage_error(...) tw_cli_usage_error(&cli, __VA_ARGS__)
+#define parse_u32(...) tw_cli_parse_u32(&cli, __VA_ARGS__)
 
 /* Returns -1 to go on, else the exit code (0 after --help). */
 static int parse_flags(int argc, char **argv, flags *f) {

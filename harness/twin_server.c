@@ -74,31 +74,9 @@ typedef struct flags {
 /* ---- parsing ---------------------------------------------------------------------- */
 
 
-static int usage_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
-
-/* One line naming what was wrong, then the usage: exit code 2. */
-static int usage_error(const char *format, ...) {
-    va_list arguments;
-    va_start(arguments, format);
-    fprintf(stderr, "twin-server: ");
-    vfprintf(stderr, format, arguments);
-    va_end(arguments);
-    fprintf(stderr, "\n%s", usage);
-    return 2;
-}
-
-/* A flag taking an integer in [low, high] into a uint32_t. */
-static bool parse_u32_flag(const char *flag, const char *value, uint32_t low, uint32_t high,
-                           uint32_t *out, int *exit_code) {
-    uint64_t parsed = 0;
-    if (!tw_cli_parse_u64(value, high, &parsed) || parsed < low) {
-        *exit_code = usage_error("%s takes an integer %" PRIu32 "..%" PRIu32 ", not '%s'", flag,
-                                 low, high, value);
-        return false;
-    }
-    *out = (uint32_t)parsed;
-    return true;
-}
+static const tw_cli cli = {.program = "twin-server", .usage = usage};
+#define usage_error(...) tw_cli_usage_error(&cli, __VA_ARGS__)
+#define parse_u32_flag(...) tw_cli_parse_u32(&cli, __VA_ARGS__)
 
 /* Returns -1 to go on, else the exit code (0 after --help). */
 static int parse_flags(int argc, char **argv, flags *f) {
