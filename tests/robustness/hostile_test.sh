@@ -11,7 +11,8 @@
 #   mismatches=0 (each run has its own --seed, so its ids are fresh on the shared ledger);
 # - twin-server is alive after the attack and exits 0 on SIGTERM with its stats;
 # - its VmRSS, sampled every 0.1 s from /proc/PID/status, stays under rss_limit_kib, derived
-#   from its flags: rss_base_kib + connections_max * 2 * message_size_max (receive and send
+#   from its flags (5 times the buffers' share, and a larger base, under ThreadSanitizer, whose
+#   shadow memory is 4 bytes a byte): rss_base_kib + connections_max * 2 * message_size_max (receive and send
 #   buffers) + clients_max * message_size_max (cached replies) + (accounts_max +
 #   transfers_max) * ledger_bytes_per_object_max; the peak is printed;
 # - the attacks did what they say: every garbage connection the server closed (all but
@@ -44,9 +45,20 @@ rss_base_kib=16384
 # at most 4 table slots of 32 bytes (the table is at least twice the objects, rounded up to
 # a power of two).
 ledger_bytes_per_object_max=256
-rss_limit_kib=$(( rss_base_kib + (connections_max * 2 * message_size_max
-                 + clients_max * message_size_max
-                 + (accounts_max + transfers_max) * ledger_bytes_per_object_max) / 1024 ))
+rss_budget_kib=$(( (connections_max * 2 * message_size_max
+                   + clients_max * message_size_max
+                   + (accounts_max + transfers_max) * ledger_bytes_per_object_max) / 1024 ))
+# Under ThreadSanitizer (the tsan preset) every byte the program touches has shadow memory:
+# 4 bytes of shadow per byte, by TSan's design, so its budget is 5 times the program's, and
+# the runtime's own mappings (32 MiB here, idle) join the base.
+sanitizer=none
+rss_budget_factor=1
+if nm "$server" 2>/dev/null | grep -q "__tsan_init"; then
+  sanitizer=ThreadSanitizer
+  rss_budget_factor=5
+  rss_base_kib=$((rss_base_kib + 32768))
+fi
+rss_limit_kib=$(( rss_base_kib + rss_budget_factor * rss_budget_kib ))
 attack_s=20
 load_clients=4
 load_packets=300
@@ -97,7 +109,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$address" ] || abort "no 'listening on' line from twin-server within 5 s"
 echo "twin-server on $address: clients-max $clients_max connections-max $connections_max" \
-     "message-size-max $message_size_max; VmRSS limit $rss_limit_kib KiB"
+     "message-size-max $message_size_max; VmRSS limit $rss_limit_kib KiB (sanitizer: $sanitizer)"
 
 # VmRSS every 0.1 s until the server exits.
 (
