@@ -48,8 +48,8 @@ struct tw_server {
     tw_address address;
     bool listener_open;
     bool accepting;    /* c_accept is pending */
-    bool accept_full;  /* not accepting: every slot is taken and a connection is held */
-    bool holding;      /* held: accepted with every slot taken, waiting for one */
+    bool holding;      /* a connection accepted with every slot taken waits for one (held);
+                          accepting stops until it has one */
     bool held_closing; /* c_held_close is pending (the server stopped while holding) */
     tw_tcp held;
     tw_completion c_held_close;
@@ -93,9 +93,6 @@ static void connection_release_if_done(connection *conn) {
     if (server->holding && !server->stopping) {
         server->holding = false;
         connection_start(server, server->held);
-    }
-    if (server->accept_full && !server->stopping) {
-        server->accept_full = false;
         accept_start(server);
     }
 }
@@ -265,7 +262,7 @@ static tw_action accept_retry(void *userdata, tw_loop *loop, tw_completion *comp
     tw_server *server = userdata;
     if (result.error != tw_loop_ok || server->stopping) return tw_disarm;
     if (server->holding) reclaim_idle(server);
-    else if (!server->accepting && !server->accept_full) accept_start(server);
+    else if (!server->accepting) accept_start(server);
     return tw_disarm;
 }
 
@@ -307,12 +304,8 @@ static void reclaim_idle(tw_server *server) {
  * nobody waiting closes nothing. */
 static void accept_start(tw_server *server) {
     TW_ASSERT(server->listener_open && !server->accepting);
+    TW_ASSERT(!server->holding); /* a held connection takes the next free slot first */
     if (server->stopping) return;
-    if (server->holding) {
-        TW_ASSERT(server->connections_open == server->options.connections_max);
-        server->accept_full = true;
-        return;
-    }
     server->accepting = true;
     tw_tcp_accept(server->loop, &server->c_accept, server->listener, server, accept_done);
 }
@@ -383,7 +376,6 @@ static tw_action accept_done(void *userdata, tw_loop *loop, tw_completion *compl
     if (server->connections_open == server->options.connections_max) {
         server->held = tw_tcp_accepted(result);
         server->holding = true;
-        server->accept_full = true;
         tw_server_core_log(&server->core,
                            "connections_max (%u) reached: a connection waits for a slot (one idle for "
                            "%llu ms is reclaimed for it)",
