@@ -356,14 +356,19 @@ static uint64_t pick_account(load_client *c) {
     return 1 + tw_pcg32_bounded64(&c->rng, c->account_next - 1);
 }
 
+/* The number of a new object: mostly the next fresh one (*next), 1 in 16 one this client
+ * asked for before (it exists, or exists with other fields: an error result to check). */
+static uint64_t pick_number(load_client *c, uint64_t *next) {
+    TW_ASSERT(c != NULL && next != NULL && *next >= 1);
+    if (*next > 1 && one_in(&c->rng, 16)) return 1 + tw_pcg32_bounded64(&c->rng, *next - 1);
+    return (*next)++;
+}
+
 static uint32_t fill_accounts(load_client *c, uint8_t *data, uint32_t count) {
     for (uint32_t i = 0; i < count; i++) {
         tw_account a;
         memset(&a, 0, sizeof(a));
-        /* 1 in 16: an id this client asked for before (exists, or exists with other fields). */
-        uint64_t number = c->account_next > 1 && one_in(&c->rng, 16)
-                              ? 1 + tw_pcg32_bounded64(&c->rng, c->account_next - 1)
-                              : c->account_next++;
+        uint64_t number = pick_number(c, &c->account_next);
         a.id = client_object_id(c, number);
         a.ledger = one_in(&c->rng, TWIN_LOAD_OTHER_LEDGER_ONE_IN) ? 2u : TWIN_LOAD_LEDGER;
         a.code = (uint16_t)(1 + tw_pcg32_bounded(&c->rng, 3));
@@ -379,9 +384,7 @@ static uint32_t fill_transfers(load_client *c, uint8_t *data, uint32_t count) {
     for (uint32_t i = 0; i < count; i++) {
         tw_transfer t;
         memset(&t, 0, sizeof(t));
-        uint64_t number = c->transfer_next > 1 && one_in(&c->rng, 16)
-                              ? 1 + tw_pcg32_bounded64(&c->rng, c->transfer_next - 1)
-                              : c->transfer_next++;
+        uint64_t number = pick_number(c, &c->transfer_next);
         t.id = client_object_id(c, number);
         t.debit_account_id = client_object_id(c, pick_account(c));
         t.credit_account_id = client_object_id(c, pick_account(c));
